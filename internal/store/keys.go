@@ -50,7 +50,7 @@ func AccountFilter(account string) string { return account + ".>" }
 // JSON {"account":…, "type":…, "id":…} naming the document that owns it.
 //
 //	realm.<realm-token>                     unique realm (lowercased) system-wide
-//	sipuser.<realm-token>.<username-token>  unique device SIP username within a realm
+//	sipuser.<account>.<username-token>      unique device SIP username within an account (= its realm)
 //	number.<account>.<number-token>         unique callflow number within an account
 //	pattern.<account>.<pattern-token>       unique callflow pattern within an account
 //	username.<account>.<login-token>        unique user login (lowercased) within an account
@@ -59,9 +59,11 @@ func AccountFilter(account string) string { return account + ".>" }
 //	acctname.<name-token>.<account>         account name (lowercased) → account, not unique
 func IndexRealm(realm string) string { return "realm." + bus.Token(realm) }
 
-// IndexSIPUser is the key of a device's SIP username within a realm.
-func IndexSIPUser(realm, username string) string {
-	return "sipuser." + bus.Token(realm) + "." + bus.Token(username)
+// IndexSIPUser is the key of a device's SIP username within an account.
+// Realms are unique per account, so this is uniqueness within the realm, and
+// a realm change never strands device index keys.
+func IndexSIPUser(account, username string) string {
+	return "sipuser." + account + "." + bus.Token(username)
 }
 
 // IndexNumber is the key of a callflow number within an account.

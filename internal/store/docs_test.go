@@ -1,0 +1,294 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/strowger/strowger/internal/bus"
+	"github.com/strowger/strowger/internal/bus/bustest"
+	"github.com/strowger/strowger/internal/clock"
+	"github.com/strowger/strowger/internal/store"
+	"github.com/strowger/strowger/internal/validation"
+)
+
+func newStore(t *testing.T) (*store.Store, *bustest.Server) {
+	t.Helper()
+	s := bustest.Start(t)
+	b, err := store.Provision(context.Background(), s.JS, store.ProvisionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store.New(b, s.Conn, slog.New(slog.NewTextHandler(io.Discard, nil)), clock.Real()), s
+}
+
+func device(acct, user string) *store.Doc {
+	return &store.Doc{Account: acct, Type: store.TypeDevice, Body: map[string]any{
+		"name": "phone " + user, "sip": map[string]any{"username": user, "password": "secret123"},
+	}}
+}
+
+func TestCreateGetUpdateDelete(t *testing.T) {
+	st, srv := newStore(t)
+	ctx := context.Background()
+	acct := store.NewID()
+	events := make(chan *nats.Msg, 10)
+	sub, err := srv.Conn.ChanSubscribe(bus.DocEventsAccount(acct), events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+
+	d, err := st.Create(ctx, device(acct, "alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Get(ctx, acct, store.TypeDevice, d.ID)
+	if err != nil || got.Rev != d.Rev || got.Body["pvt_type"] != "device" || got.Body["pvt_account_id"] != acct {
+		t.Fatalf("get: %v %+v", err, got)
+	}
+	up, err := st.Update(ctx, acct, store.TypeDevice, d.ID, d.Rev, func(cur map[string]any) (map[string]any, error) {
+		cur["name"] = "renamed"
+		delete(cur, "pvt_type") // private fields are carried over regardless
+		return cur, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.Rev <= d.Rev || up.Body["pvt_type"] != "device" || up.Body["name"] != "renamed" {
+		t.Fatalf("update: %+v", up)
+	}
+	// A stale revision is refused and changes nothing.
+	_, err = st.Update(ctx, acct, store.TypeDevice, d.ID, d.Rev, func(cur map[string]any) (map[string]any, error) {
+		cur["name"] = "stale"
+		return cur, nil
+	})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("stale update: %v", err)
+	}
+	if _, err := st.Delete(ctx, acct, store.TypeDevice, d.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get(ctx, acct, store.TypeDevice, d.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after delete: %v", err)
+	}
+	// The username is free again.
+	if _, err := st.Create(ctx, device(acct, "alice")); err != nil {
+		t.Fatalf("re-create after delete: %v", err)
+	}
+	var actions []string
+	for len(actions) < 4 {
+		m := <-events
+		actions = append(actions, string(m.Data))
+	}
+	for i, want := range []string{"created", "updated", "deleted", "created"} {
+		if !contains(actions[i], `"action":"`+want+`"`) {
+			t.Fatalf("event %d = %s, want %s", i, actions[i], want)
+		}
+	}
+}
+
+func contains(s, sub string) bool { return len(s) >= len(sub) && (s == sub || indexOf(s, sub) >= 0) }
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestParallelCreatesSameUsernameOneWins(t *testing.T) {
+	st, _ := newStore(t)
+	ctx := context.Background()
+	acct := store.NewID()
+	const n = 16
+	var wins, uniques atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := st.Create(ctx, device(acct, "bob"))
+			var verr validation.Errors
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case errors.As(err, &verr) && verr.Has("sip.username", "unique"):
+				uniques.Add(1)
+			default:
+				t.Errorf("unexpected: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 || uniques.Load() != n-1 {
+		t.Fatalf("wins=%d unique errors=%d", wins.Load(), uniques.Load())
+	}
+	docs, err := st.List(ctx, acct, store.TypeDevice)
+	if err != nil || len(docs) != 1 {
+		t.Fatalf("list: %v %d", err, len(docs))
+	}
+}
+
+func TestParallelUpdatesSameRevisionOneWins(t *testing.T) {
+	st, _ := newStore(t)
+	ctx := context.Background()
+	acct := store.NewID()
+	d, err := st.Create(ctx, device(acct, "carol"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 12
+	var wins, conflicts atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			_, err := st.Update(ctx, acct, store.TypeDevice, d.ID, d.Rev, func(cur map[string]any) (map[string]any, error) {
+				cur["name"] = fmt.Sprint("writer ", i)
+				return cur, nil
+			})
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case errors.Is(err, store.ErrConflict):
+				conflicts.Add(1)
+			default:
+				t.Errorf("unexpected: %v", err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	if wins.Load() != 1 || conflicts.Load() != n-1 {
+		t.Fatalf("wins=%d conflicts=%d", wins.Load(), conflicts.Load())
+	}
+}
+
+func TestParallelMergesKeepEveryField(t *testing.T) {
+	st, _ := newStore(t)
+	ctx := context.Background()
+	acct := store.NewID()
+	d, err := st.Create(ctx, device(acct, "dave"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 12
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			_, err := st.Update(ctx, acct, store.TypeDevice, d.ID, 0, func(cur map[string]any) (map[string]any, error) {
+				cur[fmt.Sprint("field_", i)] = i
+				return cur, nil
+			})
+			if err != nil {
+				t.Errorf("writer %d: %v", i, err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	got, err := st.Get(ctx, acct, store.TypeDevice, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		if _, ok := got.Body[fmt.Sprint("field_", i)]; !ok {
+			t.Fatalf("field_%d lost: %v", i, got.Body)
+		}
+	}
+}
+
+func TestUniqueValueMovesOnUpdate(t *testing.T) {
+	st, _ := newStore(t)
+	ctx := context.Background()
+	acct := store.NewID()
+	a, _ := st.Create(ctx, device(acct, "erin"))
+	b, _ := st.Create(ctx, device(acct, "frank"))
+	// b cannot take a's username.
+	_, err := st.Update(ctx, acct, store.TypeDevice, b.ID, 0, func(cur map[string]any) (map[string]any, error) {
+		cur["sip"].(map[string]any)["username"] = "erin"
+		return cur, nil
+	})
+	var verr validation.Errors
+	if !errors.As(err, &verr) || !verr.Has("sip.username", "unique") {
+		t.Fatalf("taking a held username: %v", err)
+	}
+	// a renames; erin is then free for b, and frank is free for a third.
+	if _, err := st.Update(ctx, acct, store.TypeDevice, a.ID, 0, func(cur map[string]any) (map[string]any, error) {
+		cur["sip"].(map[string]any)["username"] = "erin2"
+		return cur, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Update(ctx, acct, store.TypeDevice, b.ID, 0, func(cur map[string]any) (map[string]any, error) {
+		cur["sip"].(map[string]any)["username"] = "erin"
+		return cur, nil
+	}); err != nil {
+		t.Fatalf("taking a released username: %v", err)
+	}
+	if _, err := st.Create(ctx, device(acct, "frank")); err != nil {
+		t.Fatalf("frank not released: %v", err)
+	}
+	// The same username in another account is fine.
+	if _, err := st.Create(ctx, device(store.NewID(), "erin")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStaleIndexClaimIsTakenOver(t *testing.T) {
+	st, _ := newStore(t)
+	ctx := context.Background()
+	acct := store.NewID()
+	// Simulate a writer that claimed the index and died before its document.
+	ghost := store.NewID()
+	_, err := st.Buckets().Index.Create(ctx, store.IndexSIPUser(acct, "gina"),
+		[]byte(fmt.Sprintf(`{"account":%q,"type":"device","id":%q}`, acct, ghost)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Create(ctx, device(acct, "gina")); err != nil {
+		t.Fatalf("stale claim blocked the value: %v", err)
+	}
+}
+
+func TestSIPCredential(t *testing.T) {
+	st, _ := newStore(t)
+	ctx := context.Background()
+	acct := store.NewID()
+	if _, err := st.Create(ctx, &store.Doc{Account: acct, Type: store.TypeAccount, ID: acct,
+		Body: map[string]any{"name": "Acme", "realm": "Acme.Example.com"}}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := st.Create(ctx, device(acct, "hank"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, ok, err := st.SIPCredential(ctx, "acme.example.com", "hank")
+	if err != nil || !ok || cred.DeviceID != d.ID || cred.Password != "secret123" || cred.AccountID != acct {
+		t.Fatalf("lookup: %v %v %+v", err, ok, cred)
+	}
+	for _, c := range [][2]string{{"acme.example.com", "nobody"}, {"other.example.com", "hank"}, {"acme.example.com", "HANK"}} {
+		if _, ok, err := st.SIPCredential(ctx, c[0], c[1]); ok || err != nil {
+			t.Fatalf("%v found=%v err=%v", c, ok, err)
+		}
+	}
+	if _, err := st.Update(ctx, acct, store.TypeDevice, d.ID, 0, func(cur map[string]any) (map[string]any, error) {
+		cur["enabled"] = false
+		return cur, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := st.SIPCredential(ctx, "acme.example.com", "hank"); ok {
+		t.Fatal("disabled device found")
+	}
+}

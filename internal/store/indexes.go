@@ -1,0 +1,114 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"sort"
+	"strings"
+)
+
+// Document types as stored in pvt_type and in keys.
+const (
+	TypeAccount          = "account"
+	TypeUser             = "user"
+	TypeDevice           = "device"
+	TypeCallflow         = "callflow"
+	TypeVMBox            = "vmbox"
+	TypeMenu             = "menu"
+	TypeGroup            = "group"
+	TypeTemporalRule     = "temporal_rule"
+	TypeTemporalRulesSet = "temporal_rules_set"
+	TypeConference       = "conference"
+	TypeMedia            = "media"
+	TypeLimits           = "limits"
+)
+
+// defaultIndexes says which index entries each document type holds.
+var defaultIndexes = map[string]IndexFunc{
+	TypeAccount:  accountIndexes,
+	TypeUser:     userIndexes,
+	TypeDevice:   deviceIndexes,
+	TypeCallflow: callflowIndexes,
+}
+
+func accountIndexes(account, id string, body map[string]any) []Unique {
+	var out []Unique
+	if realm := strings.ToLower(str(body["realm"])); realm != "" {
+		out = append(out, Unique{Key: IndexRealm(realm), Field: "realm", Value: realm})
+	}
+	if name := strings.ToLower(str(body["name"])); name != "" {
+		out = append(out, Unique{Key: IndexAccountName(name, id)})
+	}
+	if tree := Tree(body); len(tree) > 0 {
+		out = append(out, Unique{Key: IndexChild(tree[len(tree)-1], id)})
+	}
+	if key := str(body["pvt_api_key"]); key != "" {
+		out = append(out, Unique{Key: IndexAPIKey(APIKeyDigest(key))})
+	}
+	return out
+}
+
+func userIndexes(account, id string, body map[string]any) []Unique {
+	if u := strings.ToLower(str(body["username"])); u != "" {
+		return []Unique{{Key: IndexUsername(account, u), Field: "username", Value: u}}
+	}
+	return nil
+}
+
+func deviceIndexes(account, id string, body map[string]any) []Unique {
+	sip, _ := body["sip"].(map[string]any)
+	if u := str(sip["username"]); u != "" {
+		return []Unique{{Key: IndexSIPUser(account, u), Field: "sip.username", Value: u}}
+	}
+	return nil
+}
+
+func callflowIndexes(account, id string, body map[string]any) []Unique {
+	var out []Unique
+	seen := map[string]bool{}
+	for _, n := range strList(body["numbers"]) {
+		k := IndexNumber(account, n)
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, Unique{Key: k, Field: "numbers", Value: n})
+		}
+	}
+	for _, p := range strList(body["patterns"]) {
+		k := IndexPattern(account, p)
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, Unique{Key: k, Field: "patterns", Value: p})
+		}
+	}
+	return out
+}
+
+// APIKeyDigest is the hex SHA-256 of an API key; only the digest is indexed.
+func APIKeyDigest(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// Tree returns an account body's pvt_tree (ancestors, root first).
+func Tree(body map[string]any) []string { return strList(body["pvt_tree"]) }
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func strList(v any) []string {
+	arr, _ := v.([]any)
+	out := make([]string, 0, len(arr))
+	for _, x := range arr {
+		if s, ok := x.(string); ok && s != "" {
+			out = append(out, s)
+		}
+	}
+	if ss, ok := v.([]string); ok {
+		out = append(out, ss...)
+	}
+	return out
+}
+
+func sortDocs(d []*Doc) { sort.Slice(d, func(i, j int) bool { return d[i].ID < d[j].ID }) }
