@@ -68,17 +68,17 @@ func TestSecretHashing(t *testing.T) {
 	if m2, _ := Credentials("alice", "pa55word"); m2 != md5hex {
 		t.Fatal("username not lowercased")
 	}
-	h := HashSecret(md5hex)
-	if !strings.HasPrefix(h, "$argon2id$") || strings.Contains(h, md5hex) {
+	h := CredentialHash("acct1", md5hex)
+	if len(h) != 64 || strings.Contains(h, md5hex) {
 		t.Fatalf("hash %s", h)
 	}
-	if !VerifySecret(h, md5hex) {
-		t.Fatal("right secret refused")
+	if CredentialHash("acct1", strings.ToUpper(md5hex)) != h {
+		t.Fatal("hex case changes the hash")
 	}
-	if VerifySecret(h, sha1hex) || VerifySecret("", md5hex) || VerifySecret("$argon2id$v=19$m=1,t=1,p=1$$", md5hex) {
-		t.Fatal("wrong secret or bad hash accepted")
+	if CredentialHash("acct2", md5hex) == h {
+		t.Fatal("hash not salted per account")
 	}
-	if HashSecret(md5hex) == h {
-		t.Fatal("salt not random")
+	if CredentialHash("acct1", sha1hex) == h {
+		t.Fatal("different digests collide")
 	}
 }

@@ -3,11 +3,8 @@ package auth
 import (
 	"crypto/md5"
 	"crypto/sha1"
-	"crypto/subtle"
-	"encoding/base64"
+	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -34,53 +31,18 @@ func Credentials(username, password string) (md5hex, sha1hex string) {
 	return hex.EncodeToString(m[:]), hex.EncodeToString(h[:])
 }
 
-// HashSecret returns an encoded argon2id hash of secret with a fresh salt.
-func HashSecret(secret string) string {
-	salt := []byte(randomHex(16))[:16]
+// CredentialHash is the slow hash under which a login credential digest is
+// stored and indexed: argon2id with a salt derived from the account.
+//
+// It is deterministic per account so that a login (which sends only the
+// digest, not the username) is one argon2 computation and one index
+// lookup, while an offline attacker who has the store still pays a full
+// argon2id per guess per account. Usernames are unique within an account,
+// so two users never share a digest there.
+func CredentialHash(account, digest string) string {
+	salt := sha256.Sum256([]byte("strowger-login:" + account))
 	hashSlots <- struct{}{}
-	sum := argon2.IDKey([]byte(secret), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	sum := argon2.IDKey([]byte(strings.ToLower(digest)), salt[:16], argonTime, argonMemory, argonThreads, argonKeyLen)
 	<-hashSlots
-	enc := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
-		argon2.Version, argonMemory, argonTime, argonThreads, enc.EncodeToString(salt), enc.EncodeToString(sum))
-}
-
-// VerifySecret reports whether secret matches an encoded argon2id hash. An
-// empty or malformed hash never matches, but still costs a hash
-// computation so that timing does not reveal which case it was.
-func VerifySecret(encoded, secret string) bool {
-	salt, want, t, m, p, err := decodeHash(encoded)
-	if err != nil {
-		salt, want, t, m, p = []byte("strowger-dummy-s"), make([]byte, argonKeyLen), argonTime, argonMemory, argonThreads
-	}
-	hashSlots <- struct{}{}
-	got := argon2.IDKey([]byte(secret), salt, t, m, p, uint32(len(want)))
-	<-hashSlots
-	return err == nil && subtle.ConstantTimeCompare(got, want) == 1
-}
-
-func decodeHash(encoded string) (salt, sum []byte, t, m uint32, p uint8, err error) {
-	parts := strings.Split(encoded, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
-		return nil, nil, 0, 0, 0, errors.New("not an argon2id hash")
-	}
-	var v int
-	if _, err = fmt.Sscanf(parts[2], "v=%d", &v); err != nil || v != argon2.Version {
-		return nil, nil, 0, 0, 0, errors.New("unsupported argon2 version")
-	}
-	if _, err = fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
-		return nil, nil, 0, 0, 0, fmt.Errorf("argon2 parameters: %w", err)
-	}
-	// Refuse absurd parameters from a tampered store.
-	if m == 0 || m > 1<<20 || t == 0 || t > 16 || p == 0 {
-		return nil, nil, 0, 0, 0, errors.New("argon2 parameters out of range")
-	}
-	enc := base64.RawStdEncoding
-	if salt, err = enc.DecodeString(parts[4]); err != nil {
-		return nil, nil, 0, 0, 0, fmt.Errorf("argon2 salt: %w", err)
-	}
-	if sum, err = enc.DecodeString(parts[5]); err != nil || len(sum) < 16 || len(sum) > 64 {
-		return nil, nil, 0, 0, 0, errors.New("argon2 hash length")
-	}
-	return salt, sum, t, m, p, nil
+	return hex.EncodeToString(sum)
 }

@@ -106,6 +106,23 @@ func (s *Store) UserByUsername(ctx context.Context, account, username string) (*
 	return d, nil
 }
 
+// UserByCredential finds the user holding a login credential hash.
+func (s *Store) UserByCredential(ctx context.Context, account, hash string) (*Doc, error) {
+	_, _, id, err := s.IndexOwner(ctx, IndexCredential(account, hash))
+	if err != nil {
+		return nil, err
+	}
+	d, err := s.Get(ctx, account, TypeUser, id)
+	if err != nil {
+		return nil, err
+	}
+	// Confirm on the document: the index entry may be stale.
+	if str(d.Body["pvt_md5_auth"]) != hash && str(d.Body["pvt_sha1_auth"]) != hash {
+		return nil, ErrNotFound
+	}
+	return d, nil
+}
+
 // SIPCredential implements the edge's Directory: the device whose SIP
 // username is username in the account whose realm is realm. Disabled
 // accounts and devices, and IP-authenticated devices, are not found.

@@ -203,6 +203,23 @@ type Mutator func(cur map[string]any) (map[string]any, error)
 // write lands on top of the latest revision. Private fields of the current
 // document are carried over; pvt_modified is stamped.
 func (s *Store) Update(ctx context.Context, account, typ, id string, expectRev uint64, mutate Mutator) (*Doc, error) {
+	return s.update(ctx, account, typ, id, expectRev, mutate, true)
+}
+
+// SetPrivate sets one private field of a document, on top of its latest
+// revision. Only operators' code paths (API keys, limits overrides) use it.
+func (s *Store) SetPrivate(ctx context.Context, account, typ, id, field string, value any) error {
+	if !isPrivate(field) {
+		return fmt.Errorf("SetPrivate: %q is not a private field", field)
+	}
+	_, err := s.update(ctx, account, typ, id, 0, func(cur map[string]any) (map[string]any, error) {
+		cur[field] = value
+		return cur, nil
+	}, false)
+	return err
+}
+
+func (s *Store) update(ctx context.Context, account, typ, id string, expectRev uint64, mutate Mutator, carryPrivate bool) (*Doc, error) {
 	for attempt := 0; attempt < maxCASRetries; attempt++ {
 		cur, err := s.Get(ctx, account, typ, id)
 		if err != nil {
@@ -216,9 +233,11 @@ func (s *Store) Update(ctx context.Context, account, typ, id string, expectRev u
 		if err != nil {
 			return nil, err
 		}
-		for k, v := range oldBody {
-			if isPrivate(k) {
-				next[k] = v
+		if carryPrivate {
+			for k, v := range oldBody {
+				if isPrivate(k) {
+					next[k] = v
+				}
 			}
 		}
 		next["pvt_modified"] = s.now()

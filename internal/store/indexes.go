@@ -29,6 +29,7 @@ var defaultIndexes = map[string]IndexFunc{
 	TypeUser:     userIndexes,
 	TypeDevice:   deviceIndexes,
 	TypeCallflow: callflowIndexes,
+	TypeVMBox:    vmboxIndexes,
 }
 
 func accountIndexes(account, id string, body map[string]any) []Unique {
@@ -49,8 +50,21 @@ func accountIndexes(account, id string, body map[string]any) []Unique {
 }
 
 func userIndexes(account, id string, body map[string]any) []Unique {
+	var out []Unique
 	if u := strings.ToLower(str(body["username"])); u != "" {
-		return []Unique{{Key: IndexUsername(account, u), Field: "username", Value: u}}
+		out = append(out, Unique{Key: IndexUsername(account, u), Field: "username", Value: u})
+	}
+	for _, f := range []string{"pvt_md5_auth", "pvt_sha1_auth"} {
+		if h := str(body[f]); h != "" {
+			out = append(out, Unique{Key: IndexCredential(account, h), Field: "username", Value: str(body["username"])})
+		}
+	}
+	return out
+}
+
+func vmboxIndexes(account, id string, body map[string]any) []Unique {
+	if m := str(body["mailbox"]); m != "" {
+		return []Unique{{Key: IndexMailbox(account, m), Field: "mailbox", Value: m}}
 	}
 	return nil
 }

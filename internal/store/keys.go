@@ -54,6 +54,8 @@ func AccountFilter(account string) string { return account + ".>" }
 //	number.<account>.<number-token>         unique callflow number within an account
 //	pattern.<account>.<pattern-token>       unique callflow pattern within an account
 //	username.<account>.<login-token>        unique user login (lowercased) within an account
+//	cred.<account>.<credential-hash>        user login credential (auth.CredentialHash) → user
+//	mailbox.<account>.<mailbox-token>       unique voicemail box number within an account
 //	apikey.<sha256-hex-of-key>              API key → account
 //	child.<parent>.<child>                  account tree edge (value: empty)
 //	acctname.<name-token>.<account>         account name (lowercased) → account, not unique
@@ -80,6 +82,14 @@ func IndexPatternFilter(account string) string { return "pattern." + account + "
 // IndexUsername is the key of a user's login name within an account.
 func IndexUsername(account, username string) string {
 	return "username." + account + "." + bus.Token(username)
+}
+
+// IndexCredential is the key of a user's login credential hash.
+func IndexCredential(account, hash string) string { return "cred." + account + "." + hash }
+
+// IndexMailbox is the key of a voicemail box number within an account.
+func IndexMailbox(account, mailbox string) string {
+	return "mailbox." + account + "." + bus.Token(mailbox)
 }
 
 // IndexAPIKey is the key of an API key, by the hex SHA-256 of the key.

@@ -1,0 +1,319 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/strowger/strowger/internal/store"
+)
+
+// RegistrationSource reads an account's SIP bindings (the edge writes them).
+type RegistrationSource interface {
+	// List returns the account's live bindings in Kazoo's registration shape.
+	List(ctx context.Context, account string) ([]map[string]any, error)
+	// Flush removes every binding of the account.
+	Flush(ctx context.Context, account string) (int, error)
+	// FlushUser removes every binding of one SIP username in the account.
+	FlushUser(ctx context.Context, account, username string) (int, error)
+}
+
+// ChannelSource reads an account's live calls (the media nodes write them).
+type ChannelSource interface {
+	List(ctx context.Context, account string) ([]map[string]any, error)
+}
+
+// CDRSource reads an account's call detail records.
+type CDRSource interface {
+	// List returns the CDRs created in [from, to], oldest first.
+	List(ctx context.Context, account string, from, to time.Time) ([]map[string]any, error)
+	// Get returns one CDR, store.ErrNotFound when absent.
+	Get(ctx context.Context, account, id string) (map[string]any, error)
+}
+
+// maxCDRRange is Kazoo's crossbar.maximum_range: 31 days and an hour.
+const maxCDRRange = 31*24*time.Hour + time.Hour
+
+func (s *Server) liveRoutes() {
+	s.handle("/v2/accounts/{account}/registrations", map[string]handlerFunc{
+		http.MethodGet:    s.listRegistrations,
+		http.MethodDelete: s.flushRegistrations,
+	}, false)
+	s.handle("/v2/accounts/{account}/registrations/count", map[string]handlerFunc{http.MethodGet: s.countRegistrations}, false)
+	s.handle("/v2/accounts/{account}/registrations/{username}", map[string]handlerFunc{http.MethodDelete: s.flushUserRegistrations}, false)
+	s.handle("/v2/accounts/{account}/devices/status", map[string]handlerFunc{http.MethodGet: s.deviceStatus}, false)
+	s.handle("/v2/accounts/{account}/channels", map[string]handlerFunc{http.MethodGet: s.listChannels}, false)
+	s.handle("/v2/accounts/{account}/cdrs", map[string]handlerFunc{http.MethodGet: s.listCDRs}, false)
+	s.handle("/v2/accounts/{account}/cdrs/{id}", map[string]handlerFunc{http.MethodGet: s.getCDR}, false)
+}
+
+// adminReach is reach plus admin rights: live state is an administrator's view.
+func (s *Server) adminReach(rq *request) error {
+	if _, err := s.reach(rq); err != nil {
+		return err
+	}
+	if !rq.p.admin() {
+		return errForbidden()
+	}
+	return nil
+}
+
+func (s *Server) registrations(rq *request) ([]map[string]any, error) {
+	if s.Registrations == nil {
+		return []map[string]any{}, nil
+	}
+	regs, err := s.Registrations.List(rq.r.Context(), rq.account)
+	if err != nil {
+		return nil, err
+	}
+	if regs == nil {
+		regs = []map[string]any{}
+	}
+	return regs, nil
+}
+
+func (s *Server) listRegistrations(rq *request) error {
+	if err := s.adminReach(rq); err != nil {
+		return err
+	}
+	regs, err := s.registrations(rq)
+	if err != nil {
+		return err
+	}
+	rq.reply(http.StatusOK, regs, 0)
+	return nil
+}
+
+func (s *Server) countRegistrations(rq *request) error {
+	if err := s.adminReach(rq); err != nil {
+		return err
+	}
+	regs, err := s.registrations(rq)
+	if err != nil {
+		return err
+	}
+	rq.reply(http.StatusOK, map[string]any{"count": len(regs)}, 0)
+	return nil
+}
+
+func (s *Server) flushRegistrations(rq *request) error {
+	if err := s.adminReach(rq); err != nil {
+		return err
+	}
+	n := 0
+	if s.Registrations != nil {
+		var err error
+		if n, err = s.Registrations.Flush(rq.r.Context(), rq.account); err != nil {
+			return err
+		}
+	}
+	rq.reply(http.StatusOK, map[string]any{"flushed": n}, 0)
+	return nil
+}
+
+func (s *Server) flushUserRegistrations(rq *request) error {
+	if err := s.adminReach(rq); err != nil {
+		return err
+	}
+	n := 0
+	if s.Registrations != nil {
+		var err error
+		if n, err = s.Registrations.FlushUser(rq.r.Context(), rq.account, rq.r.PathValue("username")); err != nil {
+			return err
+		}
+	}
+	rq.reply(http.StatusOK, map[string]any{"flushed": n}, 0)
+	return nil
+}
+
+// deviceStatus answers Kazoo's [{device_id, registered}] for the account's
+// registered devices.
+func (s *Server) deviceStatus(rq *request) error {
+	if err := s.adminReach(rq); err != nil {
+		return err
+	}
+	regs, err := s.registrations(rq)
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	out := []map[string]any{}
+	for _, r := range regs {
+		id, _ := r["authorizing_id"].(string)
+		if id == "" || seen[id] {
+			continue
+		}
+		seen[id] = true
+		out = append(out, map[string]any{"device_id": id, "registered": true})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i]["device_id"].(string) < out[j]["device_id"].(string) })
+	rq.reply(http.StatusOK, out, 0)
+	return nil
+}
+
+func (s *Server) listChannels(rq *request) error {
+	if err := s.adminReach(rq); err != nil {
+		return err
+	}
+	out := []map[string]any{}
+	if s.Channels != nil {
+		chans, err := s.Channels.List(rq.r.Context(), rq.account)
+		if err != nil {
+			return err
+		}
+		out = append(out, chans...)
+	}
+	rq.reply(http.StatusOK, out, 0)
+	return nil
+}
+
+// listCDRs serves the account's CDRs in a Gregorian-seconds range (default:
+// the last day), paginated, as JSON or CSV.
+func (s *Server) listCDRs(rq *request) error {
+	if err := s.adminReach(rq); err != nil {
+		return err
+	}
+	q := rq.r.URL.Query()
+	now := s.clock.Now()
+	to, from := now, now.Add(-24*time.Hour)
+	var err error
+	if v := q.Get("created_to"); v != "" {
+		if to, err = parseGregorian("created_to", v); err != nil {
+			return err
+		}
+		if q.Get("created_from") == "" {
+			from = to.Add(-24 * time.Hour)
+		}
+	}
+	if v := q.Get("created_from"); v != "" {
+		if from, err = parseGregorian("created_from", v); err != nil {
+			return err
+		}
+	}
+	if to.Before(from) {
+		return fieldError("created_to", "date_range", "created_to is before created_from")
+	}
+	if to.Sub(from) > maxCDRRange {
+		return fieldError("created_from", "date_range", fmt.Sprintf("the range may span at most %s", maxCDRRange))
+	}
+	lq, err := parseListQuery(q, s.cfg.PageSize, s.cfg.MaxPageSize)
+	if err != nil {
+		return err
+	}
+	var cdrs []map[string]any
+	if s.CDRs != nil {
+		if cdrs, err = s.CDRs.List(rq.r.Context(), rq.account, from, to); err != nil {
+			return err
+		}
+	}
+	docs := make([]*store.Doc, 0, len(cdrs))
+	for _, c := range cdrs {
+		id, _ := c["id"].(string)
+		docs = append(docs, &store.Doc{ID: id, Body: c})
+	}
+	// CDRs list newest first unless asked otherwise, as Kazoo does.
+	if q.Get("ascending") == "" && q.Get("descending") == "" {
+		lq.ascending = false
+	}
+	page, next, err := lq.page(docs, s.cfg.MaxUnpaginated)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(page))
+	for _, d := range page {
+		out = append(out, d.Body)
+	}
+	if wantsCSV(rq.r) {
+		return writeCSV(rq, out)
+	}
+	start := ""
+	if len(page) > 0 {
+		start = encodeStartKey(page[0].ID)
+	}
+	rq.replyPage(out, len(out), start, next)
+	return nil
+}
+
+func (s *Server) getCDR(rq *request) error {
+	if err := s.adminReach(rq); err != nil {
+		return err
+	}
+	if s.CDRs == nil {
+		return errBadIdentifier(rq.r.PathValue("id"))
+	}
+	c, err := s.CDRs.Get(rq.r.Context(), rq.account, rq.r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	rq.reply(http.StatusOK, c, 0)
+	return nil
+}
+
+func parseGregorian(field, v string) (time.Time, error) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return time.Time{}, fieldError(field, "type", field+" must be Gregorian seconds (a whole number)")
+	}
+	return store.FromGregorian(n), nil
+}
+
+func wantsCSV(r *http.Request) bool {
+	a := r.URL.Query().Get("accept")
+	if a == "" {
+		a = r.Header.Get("Accept")
+	}
+	return strings.Contains(a, "text/csv") || a == "csv"
+}
+
+// writeCSV answers a listing as CSV: one column per key seen, sorted,
+// nested values as JSON.
+func writeCSV(rq *request, rows []map[string]any) error {
+	colSet := map[string]bool{}
+	for _, r := range rows {
+		for k := range r {
+			colSet[k] = true
+		}
+	}
+	cols := make([]string, 0, len(colSet))
+	for k := range colSet {
+		cols = append(cols, k)
+	}
+	sort.Strings(cols)
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	_ = w.Write(cols)
+	for _, r := range rows {
+		rec := make([]string, len(cols))
+		for i, c := range cols {
+			switch v := r[c].(type) {
+			case nil:
+			case string:
+				rec[i] = v
+			default:
+				b, _ := json.Marshal(v)
+				rec[i] = string(b)
+			}
+		}
+		_ = w.Write(rec)
+	}
+	w.Flush()
+	name := rq.r.URL.Query().Get("file_name")
+	if name == "" {
+		name = "cdrs.csv"
+	}
+	h := rq.w.Header()
+	h.Set("Content-Type", "text/csv")
+	h.Set("X-File-Name", name)
+	h.Set("Content-Disposition", `attachment; filename="`+strings.ReplaceAll(name, `"`, "")+`"`)
+	h.Set("X-Request-ID", rq.id)
+	rq.w.WriteHeader(http.StatusOK)
+	_, _ = rq.w.Write(buf.Bytes())
+	return nil
+}

@@ -1,0 +1,151 @@
+// Package config is how one Strowger process runs: flags, each also
+// settable as a STROWGER_* environment variable, with defaults and checks.
+// Only cli and node import it.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strings"
+)
+
+// Roles a node can run.
+const (
+	RoleNATS  = "nats"
+	RoleAPI   = "api"
+	RoleEdge  = "edge"
+	RoleMedia = "media"
+)
+
+// AllRoles is the default: everything in one process.
+var AllRoles = []string{RoleNATS, RoleAPI, RoleEdge, RoleMedia}
+
+// Config is one process's configuration.
+type Config struct {
+	DataDir      string
+	HTTPAddr     string
+	SIPAddr      string
+	Roles        []string
+	NATSURL      string
+	NATSListen   string
+	MasterAPIKey string
+	Demo         bool
+	LogLevel     string
+	NodeName     string
+}
+
+// Has reports whether the process runs a role.
+func (c *Config) Has(role string) bool { return slices.Contains(c.Roles, role) }
+
+// Parse reads flags (args, without the program and subcommand names) over
+// the environment (env, as os.Environ lists it) over defaults.
+func Parse(name string, args []string, env []string) (*Config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	c := &Config{}
+	var roles string
+	fs.StringVar(&c.DataDir, "data", "./data", "data folder (JetStream store, master key)")
+	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8000", "REST API listen address")
+	fs.StringVar(&c.SIPAddr, "sip", "127.0.0.1:5060", "SIP edge listen address (UDP and TCP)")
+	fs.StringVar(&roles, "roles", strings.Join(AllRoles, ","), "roles to run: nats,api,edge,media")
+	fs.StringVar(&c.NATSURL, "nats", "", "external NATS URL (instead of the embedded server)")
+	fs.StringVar(&c.NATSListen, "nats-listen", "", "address where the embedded NATS also accepts other nodes and clients")
+	fs.StringVar(&c.MasterAPIKey, "master-api-key", "", "the master account's API key (generated on first start when empty)")
+	fs.BoolVar(&c.Demo, "demo", false, "create a demo account with users, phones, extensions and a voicemail box")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.NodeName, "node-name", "", "this node's name (default: host name and API port)")
+	// Environment first, so that flags given on the command line win.
+	envArgs, err := fromEnv(fs, env)
+	if err != nil {
+		return nil, err
+	}
+	if err := fs.Parse(envArgs); err != nil {
+		return nil, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	c.Roles = nil
+	for _, r := range strings.Split(roles, ",") {
+		r = strings.TrimSpace(r)
+		if r == "" {
+			continue
+		}
+		if !slices.Contains(AllRoles, r) {
+			return nil, fmt.Errorf("--roles: unknown role %q (want some of %s)", r, strings.Join(AllRoles, ","))
+		}
+		if !slices.Contains(c.Roles, r) {
+			c.Roles = append(c.Roles, r)
+		}
+	}
+	return c, c.check()
+}
+
+func (c *Config) check() error {
+	if len(c.Roles) == 0 {
+		return errors.New("--roles: no role given")
+	}
+	if !c.Has(RoleNATS) && c.NATSURL == "" {
+		return errors.New("without the nats role, --nats must name the NATS server to use")
+	}
+	if c.Has(RoleNATS) && c.NATSURL != "" {
+		return errors.New("--nats names an external server: drop the nats role from --roles")
+	}
+	for name, addr := range map[string]string{"--http": c.HTTPAddr, "--sip": c.SIPAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("%s %q: %w", name, addr, err)
+		}
+	}
+	if c.MasterAPIKey != "" && len(c.MasterAPIKey) < 32 {
+		return errors.New("--master-api-key must be at least 32 characters")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.NodeName == "" {
+		host, _ := os.Hostname()
+		_, port, _ := net.SplitHostPort(c.HTTPAddr)
+		c.NodeName = sanitize(host + "-" + port)
+	}
+	return nil
+}
+
+// fromEnv turns STROWGER_<FLAG> variables into flag arguments.
+func fromEnv(fs *flag.FlagSet, env []string) ([]string, error) {
+	vals := map[string]string{}
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && strings.HasPrefix(k, "STROWGER_") {
+			vals[k] = v
+		}
+	}
+	var args []string
+	fs.VisitAll(func(f *flag.Flag) {
+		key := "STROWGER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := vals[key]; ok {
+			args = append(args, "--"+f.Name+"="+v)
+		}
+	})
+	return args, nil
+}
+
+// sanitize keeps a node name usable as a NATS token.
+func sanitize(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r == '-' || r == '_' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
