@@ -262,7 +262,8 @@ var schemaCases = map[string][]validationCase{
 		{"valid", `{"api_key":"` + strings.Repeat("ab", 32) + `"}`, nil},
 		{"missing", `{}`, []string{"api_key:required"}},
 		{"too short", `{"api_key":"abc"}`, []string{"api_key:minLength"}},
-		{"too long", `{"api_key":"` + strings.Repeat("a", 65) + `"}`, []string{"api_key:maxLength"}},
+		{"operator key", `{"api_key":"` + strings.Repeat("a", 40) + `"}`, nil},
+		{"too long", `{"api_key":"` + strings.Repeat("a", 257) + `"}`, []string{"api_key:maxLength"}},
 		{"type", `{"api_key":12}`, []string{"api_key:type"}},
 	},
 	"user_auth": {
