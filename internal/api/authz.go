@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -37,7 +38,7 @@ func (s *Server) authenticate(rq *request) error {
 	if tok == "" {
 		return errInvalidCredentials()
 	}
-	c, err := s.Signer.Verify(tok)
+	c, err := s.verifyToken(tok)
 	if err != nil {
 		return errInvalidCredentials()
 	}
@@ -72,6 +73,59 @@ func (s *Server) reach(rq *request) (*store.Doc, error) {
 		return nil, errForbidden()
 	}
 	return acct, nil
+}
+
+// verifyToken verifies a token, remembering verified ones until they
+// expire: a signature check and a JSON decode per request is the largest
+// cost of a small GET.
+func (s *Server) verifyToken(tok string) (*auth.Claims, error) {
+	now := s.clock.Now()
+	if v, ok := s.tokens.Load(tok); ok {
+		c := v.(*auth.Claims)
+		if c.ExpiresAt != nil && now.Before(c.ExpiresAt.Time) {
+			return c, nil
+		}
+		s.tokens.Delete(tok)
+	}
+	c, err := s.Signer.Verify(tok)
+	if err != nil {
+		return nil, err
+	}
+	if s.tokenCount.Add(1) > maxCachedTokens {
+		// Crude bound: start over rather than track recency.
+		s.tokens.Clear()
+		s.tokenCount.Store(0)
+	}
+	s.tokens.Store(tok, c)
+	return c, nil
+}
+
+// maxCachedTokens bounds the verified-token cache.
+const maxCachedTokens = 100000
+
+// reachTree is reach for handlers that need only the account's position in
+// the tree, which never changes after creation. Reads are served from
+// memory; writes always load the account, so that no node writes into an
+// account another node has deleted.
+func (s *Server) reachTree(rq *request) error {
+	if v, ok := s.trees.Load(rq.account); ok && rq.r.Method == http.MethodGet {
+		d := &store.Doc{ID: rq.account, Body: map[string]any{"pvt_tree": v}}
+		if !s.canReach(rq.p, d) {
+			return errForbidden()
+		}
+		return nil
+	}
+	d, err := s.reach(rq)
+	if err != nil {
+		return err
+	}
+	tree := store.Tree(d.Body)
+	anyTree := make([]any, len(tree))
+	for i, x := range tree {
+		anyTree[i] = x
+	}
+	s.trees.Store(d.ID, anyTree)
+	return nil
 }
 
 func (s *Server) canReach(p *principal, acct *store.Doc) bool {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -147,6 +148,9 @@ func (rq *request) replyPage(data any, pageSize int, startKey, next string) {
 func (rq *request) fail(err error) {
 	var ae *apiError
 	if !errors.As(err, &ae) {
+		if errors.Is(err, context.Canceled) && rq.r.Context().Err() != nil {
+			return // the client went away: nobody to answer
+		}
 		rq.srv.log.Error("request failed", "request_id", rq.id, "method", rq.r.Method, "path", rq.r.URL.Path, "err", err)
 		ae = errInternal()
 	}

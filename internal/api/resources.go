@@ -123,15 +123,14 @@ func (s *Server) resourceRoutes(res *resource) {
 }
 
 // scope checks account reach and the plain-user scope of a resource.
-func (s *Server) scope(rq *request, res *resource) (*store.Doc, error) {
-	acct, err := s.reach(rq)
-	if err != nil {
-		return nil, err
+func (s *Server) scope(rq *request, res *resource) (struct{}, error) {
+	if err := s.reachTree(rq); err != nil {
+		return struct{}{}, err
 	}
 	if !rq.p.admin() && res.users == userNone {
-		return nil, errForbidden()
+		return struct{}{}, errForbidden()
 	}
-	return acct, nil
+	return struct{}{}, nil
 }
 
 func (s *Server) listDocs(rq *request, res *resource) error {

@@ -9,6 +9,9 @@ import (
 
 	"github.com/strowger/strowger/internal/auth"
 	"github.com/strowger/strowger/internal/callflow"
+	// The API validates every callflow module's data on save: it needs the
+	// modules registered whoever builds the server.
+	_ "github.com/strowger/strowger/internal/callflow/modules/all"
 	"github.com/strowger/strowger/internal/store"
 	"github.com/strowger/strowger/internal/validation"
 )

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -97,6 +98,11 @@ type Server struct {
 	limMu   sync.Mutex
 	limits  map[string]*rate.Limiter
 	limSeen time.Time
+	// tokens caches verified tokens (string → *auth.Claims).
+	tokens     sync.Map
+	tokenCount atomic.Int64
+	// trees caches account ancestry (account ID → []any), immutable once created.
+	trees sync.Map
 }
 
 // New builds the API server.

@@ -24,6 +24,11 @@ type EmbeddedOptions struct {
 	ServerName string
 	// Logger receives the server's own log lines.
 	Logger *slog.Logger
+	// SyncInterval, when not zero, replaces fsync-on-every-write with an
+	// fsync of all pending data at this interval. Writes still reach the
+	// kernel before they are acknowledged (they survive kill -9); a power
+	// loss or kernel crash may lose up to one interval of them.
+	SyncInterval time.Duration
 }
 
 // Embedded is a running in-process NATS server with JetStream.
@@ -33,15 +38,17 @@ type Embedded struct {
 
 // StartEmbedded starts a NATS server with JetStream in this process.
 //
-// Every file-store write is fsynced before it is acknowledged (SyncAlways):
-// configuration, CDRs and voicemail must survive kill -9. High-rate
-// ephemeral state lives in memory-storage buckets, which this does not slow.
+// By default every file-store write is fsynced before it is acknowledged
+// (SyncAlways): configuration, CDRs and voicemail must survive a crash of
+// the process or of the machine. High-rate ephemeral state lives in
+// memory-storage buckets, which this does not slow.
 func StartEmbedded(ctx context.Context, o EmbeddedOptions) (*Embedded, error) {
 	opts := &server.Options{
 		ServerName:         o.ServerName,
 		JetStream:          true,
 		StoreDir:           o.StoreDir,
-		SyncAlways:         true,
+		SyncAlways:         o.SyncInterval == 0,
+		SyncInterval:       o.SyncInterval,
 		DontListen:         o.Listen == "",
 		NoSigs:             true,
 		MaxPayload:         8 << 20,

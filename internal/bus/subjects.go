@@ -85,3 +85,11 @@ const EdgeSIP = prefix + "edge.sip"
 func RegistrationEvent(account, username string) string {
 	return prefix + "reg." + account + "." + Token(username)
 }
+
+// EdgeNodeSIP is the subject on which one edge takes SIP messages that must
+// leave through it: responses to requests it relayed (it holds the phone's
+// transaction and flow) and requests to phones whose TCP connection or NAT
+// pinhole it holds (location.Binding.EdgeID):
+//
+//	strowger.edge.<edge-id>.sip   payload: sipbus.Envelope JSON
+func EdgeNodeSIP(edgeID string) string { return prefix + "edge." + edgeID + ".sip" }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Roles a node can run.
@@ -36,6 +37,9 @@ type Config struct {
 	Demo         bool
 	LogLevel     string
 	NodeName     string
+	// FsyncInterval is 0 for fsync on every write ("--fsync always"), else
+	// the interval of "--fsync 100ms".
+	FsyncInterval time.Duration
 }
 
 // Has reports whether the process runs a role.
@@ -46,7 +50,7 @@ func (c *Config) Has(role string) bool { return slices.Contains(c.Roles, role) }
 func Parse(name string, args []string, env []string) (*Config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	c := &Config{}
-	var roles string
+	var roles, fsync string
 	fs.StringVar(&c.DataDir, "data", "./data", "data folder (JetStream store, master key)")
 	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8000", "REST API listen address")
 	fs.StringVar(&c.SIPAddr, "sip", "127.0.0.1:5060", "SIP edge listen address (UDP and TCP)")
@@ -57,6 +61,7 @@ func Parse(name string, args []string, env []string) (*Config, error) {
 	fs.BoolVar(&c.Demo, "demo", false, "create a demo account with users, phones, extensions and a voicemail box")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.NodeName, "node-name", "", "this node's name (default: host name and API port)")
+	fs.StringVar(&fsync, "fsync", "always", "embedded JetStream disk sync: 'always' (every write) or an interval such as 100ms")
 	// Environment first, so that flags given on the command line win.
 	envArgs, err := fromEnv(fs, env)
 	if err != nil {
@@ -70,6 +75,13 @@ func Parse(name string, args []string, env []string) (*Config, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if fsync != "always" {
+		d, err := time.ParseDuration(fsync)
+		if err != nil || d <= 0 || d > time.Minute {
+			return nil, fmt.Errorf("--fsync %q: want 'always' or an interval up to 1m", fsync)
+		}
+		c.FsyncInterval = d
 	}
 	c.Roles = nil
 	for _, r := range strings.Split(roles, ",") {

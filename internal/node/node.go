@@ -66,10 +66,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	if n.cfg.Has(config.RoleNATS) {
 		n.nats, err = bus.StartEmbedded(ctx, bus.EmbeddedOptions{
-			StoreDir:   filepath.Join(n.cfg.DataDir, "jetstream"),
-			Listen:     n.cfg.NATSListen,
-			ServerName: n.cfg.NodeName,
-			Logger:     n.log.With("role", "nats"),
+			StoreDir:     filepath.Join(n.cfg.DataDir, "jetstream"),
+			Listen:       n.cfg.NATSListen,
+			ServerName:   n.cfg.NodeName,
+			Logger:       n.log.With("role", "nats"),
+			SyncInterval: n.cfg.FsyncInterval,
 		})
 		if err != nil {
 			return err
