@@ -16,12 +16,14 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/strowger/strowger/internal/api"
 	"github.com/strowger/strowger/internal/auth"
 	"github.com/strowger/strowger/internal/bus"
 	"github.com/strowger/strowger/internal/clock"
 	"github.com/strowger/strowger/internal/config"
+	"github.com/strowger/strowger/internal/location"
 	"github.com/strowger/strowger/internal/store"
 
 	// Every callflow module, registered for validation and execution.
@@ -94,7 +96,12 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.st = store.New(buckets, n.nc, n.log.With("component", "store"), n.clock)
 	if n.cfg.Has(config.RoleAPI) {
-		if err := n.startAPI(ctx); err != nil {
+		if err := n.startAPI(ctx, js); err != nil {
+			return err
+		}
+	}
+	if n.cfg.Has(config.RoleEdge) {
+		if err := n.startEdge(ctx, js); err != nil {
 			return err
 		}
 	}
@@ -103,7 +110,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	return nil
 }
 
-func (n *Node) startAPI(ctx context.Context) error {
+func (n *Node) startAPI(ctx context.Context, js jetstream.JetStream) error {
 	master, err := bootstrapMaster(ctx, n.st, n.cfg.DataDir, n.cfg.MasterAPIKey, n.out)
 	if err != nil {
 		return err
@@ -119,6 +126,7 @@ func (n *Node) startAPI(ctx context.Context) error {
 	}
 	srv := api.New(api.Config{NodeName: n.cfg.NodeName, Version: Version}, api.Deps{
 		Store: n.st, Signer: signer, Log: n.log.With("role", "api"), Clock: n.clock, Master: master,
+		Registrations: registrations{loc: location.New(js, n.st.Buckets().Registrations, n.clock)},
 	})
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
 	if err != nil {

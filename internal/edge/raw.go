@@ -1,0 +1,277 @@
+package edge
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+)
+
+// rawMsg is a lenient split of a SIP message into start line, header lines
+// and body. It never fails on header contents: it exists so the edge can
+// still recognise a request, and build a 400 that echoes its Via, From, To,
+// Call-ID and CSeq, when the strict parser (sipgo) rejects it.
+type rawMsg struct {
+	start    string
+	response bool
+	// For requests: the three tokens of the request line split on single
+	// spaces; parts is 0 when the line does not have that shape.
+	method, ruri, version string
+	parts                 int
+	headers               []rawHeader
+	body                  []byte
+	// complete is false when the blank line ending the headers is missing.
+	complete bool
+}
+
+type rawHeader struct {
+	name  string // canonical lower-case long form ("via", "call-id", ...)
+	value string
+}
+
+var compactNames = map[string]string{
+	"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact", "l": "content-length",
+	"c": "content-type", "k": "supported", "s": "subject", "e": "content-encoding", "o": "event",
+	"u": "allow-events", "r": "refer-to", "b": "referred-by", "x": "session-expires",
+}
+
+// maxHeaders bounds the work done on one message.
+const maxHeaders = 128
+
+// splitRaw splits data. ok is false when the first line is not a request or
+// status line at all (garbage, keep-alives).
+func splitRaw(data []byte) (m rawMsg, ok bool) {
+	headEnd := bytes.Index(data, []byte("\r\n\r\n"))
+	var head []byte
+	if headEnd < 0 {
+		head = data
+	} else {
+		head = data[:headEnd]
+		m.body = data[headEnd+4:]
+		m.complete = true
+	}
+	lines := strings.Split(string(head), "\r\n")
+	if len(lines) == 0 || len(lines[0]) == 0 {
+		return m, false
+	}
+	m.start = lines[0]
+	if strings.HasPrefix(m.start, "SIP/") {
+		m.response = true
+	} else {
+		if p := strings.SplitN(m.start, " ", 4); len(p) == 3 {
+			m.method, m.ruri, m.version, m.parts = p[0], p[1], p[2], 3
+		} else if len(p) >= 1 {
+			m.method = p[0]
+		}
+		if !isToken(m.method) || !strings.Contains(m.start, "SIP/") {
+			return m, false
+		}
+	}
+	for _, ln := range lines[1:] {
+		if len(m.headers) >= maxHeaders {
+			break
+		}
+		if ln == "" {
+			continue
+		}
+		if (ln[0] == ' ' || ln[0] == '\t') && len(m.headers) > 0 {
+			h := &m.headers[len(m.headers)-1]
+			h.value += " " + strings.TrimSpace(ln)
+			continue
+		}
+		name, value, found := strings.Cut(ln, ":")
+		if !found {
+			m.headers = append(m.headers, rawHeader{name: "", value: ln})
+			continue
+		}
+		n := strings.ToLower(strings.TrimSpace(name))
+		if long, isCompact := compactNames[n]; isCompact {
+			n = long
+		}
+		m.headers = append(m.headers, rawHeader{name: n, value: strings.TrimSpace(value)})
+	}
+	return m, true
+}
+
+// get returns the first value of header name (lower-case long form).
+func (m *rawMsg) get(name string) (string, bool) {
+	for _, h := range m.headers {
+		if h.name == name {
+			return h.value, true
+		}
+	}
+	return "", false
+}
+
+// all returns every value of header name.
+func (m *rawMsg) all(name string) []string {
+	var out []string
+	for _, h := range m.headers {
+		if h.name == name {
+			out = append(out, h.value)
+		}
+	}
+	return out
+}
+
+// count returns how many lines header name spans.
+func (m *rawMsg) count(name string) int {
+	n := 0
+	for _, h := range m.headers {
+		if h.name == name {
+			n++
+		}
+	}
+	return n
+}
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			continue
+		}
+		switch c {
+		case '-', '.', '!', '%', '*', '_', '+', '`', '\'', '~':
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// cseqOf splits a CSeq value into number and method.
+func cseqOf(v string) (uint32, string, bool) {
+	f := strings.Fields(v)
+	if len(f) != 2 {
+		return 0, "", false
+	}
+	n, err := strconv.ParseUint(f[0], 10, 32)
+	if err != nil || n > 1<<31-1 {
+		return 0, "", false
+	}
+	return uint32(n), f[1], true
+}
+
+// topVia returns the first Via value of a possibly comma-joined header.
+func topVia(v string) string {
+	if i := strings.IndexByte(v, ','); i >= 0 {
+		return strings.TrimSpace(v[:i])
+	}
+	return v
+}
+
+// viaParam returns a parameter of a single Via value.
+func viaParam(via, name string) (string, bool) {
+	parts := strings.Split(via, ";")
+	for _, p := range parts[1:] {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if strings.EqualFold(strings.TrimSpace(k), name) {
+			return strings.TrimSpace(v), true
+		}
+	}
+	return "", false
+}
+
+// tagOf returns the tag parameter of a From or To value, outside any <>.
+func tagOf(v string) string {
+	if i := strings.LastIndexByte(v, '>'); i >= 0 {
+		v = v[i+1:]
+	}
+	for _, p := range strings.Split(v, ";") {
+		k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if strings.EqualFold(strings.TrimSpace(k), "tag") {
+			return strings.TrimSpace(val)
+		}
+	}
+	return ""
+}
+
+// response is a reply the edge builds itself.
+type response struct {
+	code   int
+	reason string
+	// extra are full header lines without CRLF, e.g. "Min-Expires: 60".
+	extra []string
+	// toTag is added to To when it has none (every final answer but 100).
+	toTag string
+}
+
+// build renders the response to request m received from src (ip, port).
+// Via, From, To, Call-ID and CSeq are echoed verbatim; the top Via gets
+// received= and, when asked for, rport= (RFC 3581).
+func (r response) build(m *rawMsg, srcIP string, srcPort int) []byte {
+	var b bytes.Buffer
+	b.Grow(512)
+	b.WriteString("SIP/2.0 ")
+	b.WriteString(strconv.Itoa(r.code))
+	b.WriteByte(' ')
+	b.WriteString(r.reason)
+	b.WriteString("\r\n")
+	first := true
+	for _, h := range m.headers {
+		switch h.name {
+		case "via":
+			v := h.value
+			if first {
+				v = stampVia(v, srcIP, srcPort)
+				first = false
+			}
+			b.WriteString("Via: ")
+			b.WriteString(v)
+			b.WriteString("\r\n")
+		}
+	}
+	for _, name := range [...]string{"from", "to", "call-id", "cseq"} {
+		v, ok := m.get(name)
+		if !ok {
+			continue
+		}
+		b.WriteString(canonicalName[name])
+		b.WriteString(": ")
+		b.WriteString(v)
+		if name == "to" && r.toTag != "" && r.code > 100 && tagOf(v) == "" {
+			b.WriteString(";tag=")
+			b.WriteString(r.toTag)
+		}
+		b.WriteString("\r\n")
+	}
+	for _, x := range r.extra {
+		b.WriteString(x)
+		b.WriteString("\r\n")
+	}
+	b.WriteString("Content-Length: 0\r\n\r\n")
+	return b.Bytes()
+}
+
+var canonicalName = map[string]string{"from": "From", "to": "To", "call-id": "Call-ID", "cseq": "CSeq"}
+
+// stampVia adds received and fills rport on the first Via of v.
+func stampVia(v, ip string, port int) string {
+	rest := ""
+	if i := strings.IndexByte(v, ','); i >= 0 {
+		v, rest = v[:i], v[i:]
+	}
+	parts := strings.Split(v, ";")
+	out := parts[:1]
+	hasRport := false
+	for _, p := range parts[1:] {
+		k, _, _ := strings.Cut(strings.TrimSpace(p), "=")
+		switch strings.ToLower(strings.TrimSpace(k)) {
+		case "received":
+			continue
+		case "rport":
+			hasRport = true
+			out = append(out, "rport="+strconv.Itoa(port))
+			continue
+		}
+		out = append(out, p)
+	}
+	if ip != "" {
+		out = append(out, "received="+ip)
+	}
+	_ = hasRport
+	return strings.Join(out, ";") + rest
+}
