@@ -56,9 +56,11 @@ func (s *Server) createAccount(rq *request) error {
 	}
 	id := store.NewID()
 	stripPrivate(body)
-	if realm, _ := body["realm"].(string); realm == "" {
+	// A missing or empty realm is generated; one of the wrong type is left
+	// for the schema to reject.
+	if realm, isString := body["realm"].(string); body["realm"] == nil || realm == "" && isString {
 		body["realm"] = generatedRealm(s.cfg.RealmSuffix)
-	} else {
+	} else if isString {
 		body["realm"] = strings.ToLower(realm)
 	}
 	schema.ApplyDefaults("accounts", body)

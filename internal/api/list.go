@@ -23,6 +23,7 @@ type listQuery struct {
 
 type filter struct {
 	kind  string // eq, ne, has_key, key_missing, has_value, missing_value, created_from, …
+	param string // the query parameter, for error messages
 	path  []string
 	value string
 	num   int64
@@ -60,24 +61,24 @@ func parseListQuery(q url.Values, defSize, maxSize int) (*listQuery, error) {
 		case key == "descending":
 			lq.ascending = v == "false"
 		case strings.HasPrefix(key, "filter_not_"):
-			lq.filters = append(lq.filters, filter{kind: "ne", path: splitPath(key[len("filter_not_"):]), value: v})
+			lq.filters = append(lq.filters, filter{kind: "ne", param: key, path: splitPath(key[len("filter_not_"):]), value: v})
 		case strings.HasPrefix(key, "filter_"):
-			lq.filters = append(lq.filters, filter{kind: "eq", path: splitPath(key[len("filter_"):]), value: v})
+			lq.filters = append(lq.filters, filter{kind: "eq", param: key, path: splitPath(key[len("filter_"):]), value: v})
 		case key == "has_key" || key == "key_missing" || key == "has_value" || key == "missing_value":
 			for _, p := range vals {
-				lq.filters = append(lq.filters, filter{kind: key, path: splitPath(p)})
+				lq.filters = append(lq.filters, filter{kind: key, param: key, path: splitPath(p)})
 			}
 		case key == "created_from" || key == "created_to" || key == "modified_from" || key == "modified_to":
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {
 				return nil, fieldError(key, "type", key+" must be Gregorian seconds (a whole number)")
 			}
-			lq.filters = append(lq.filters, filter{kind: key, num: n})
+			lq.filters = append(lq.filters, filter{kind: key, param: key, num: n})
 		}
 	}
 	for _, f := range lq.filters {
 		if len(f.path) == 0 && f.kind != "created_from" && f.kind != "created_to" && f.kind != "modified_from" && f.kind != "modified_to" {
-			return nil, fieldError(f.kind, "minLength", "the filter names no field")
+			return nil, fieldError(f.param, "minLength", "the filter names no field")
 		}
 	}
 	return lq, nil

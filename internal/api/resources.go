@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -38,6 +39,10 @@ type resource struct {
 	prepare func(ctx context.Context, rq *request, id string, body, cur map[string]any) error
 	// afterDelete cleans what the document owned outside the store.
 	afterDelete func(ctx context.Context, rq *request, d *store.Doc)
+	// private lists the private fields prepare computes on update. The
+	// store carries private fields over unchanged on Update, so changed
+	// ones are written afterwards with SetPrivate.
+	private []string
 }
 
 // publicView strips private fields and adds the ID.
@@ -246,7 +251,9 @@ func (s *Server) updateDoc(rq *request, res *resource, merge bool) error {
 	}
 	id := rq.r.PathValue("id")
 	ctx := rq.r.Context()
+	var private map[string]any // computed private fields that changed
 	d, err := s.st.Update(ctx, rq.account, res.docType, id, rev, func(cur map[string]any) (map[string]any, error) {
+		private = nil
 		curDoc := &store.Doc{ID: id, Body: cur}
 		if !res.userMayTouch(rq.p, curDoc) {
 			return nil, errForbidden()
@@ -262,10 +269,28 @@ func (s *Server) updateDoc(rq *request, res *resource, merge bool) error {
 		if !rq.p.admin() && res.users == userOwned && next["owner_id"] != cur["owner_id"] {
 			return nil, fieldError("owner_id", "forbidden", "Only an administrator can change the owner")
 		}
+		for _, k := range res.private {
+			if !reflect.DeepEqual(next[k], cur[k]) {
+				if private == nil {
+					private = map[string]any{}
+				}
+				private[k] = next[k]
+			}
+		}
 		return next, nil
 	})
 	if err != nil {
 		return asValidation(err)
+	}
+	if len(private) > 0 {
+		for k, v := range private {
+			if err := s.st.SetPrivate(ctx, rq.account, res.docType, id, k, v); err != nil {
+				return asValidation(err)
+			}
+		}
+		if d, err = s.st.Get(ctx, rq.account, res.docType, id); err != nil {
+			return err
+		}
 	}
 	rq.reply(http.StatusOK, publicView(d), d.Rev)
 	return nil

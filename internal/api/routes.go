@@ -64,7 +64,7 @@ func (s *Server) resources() []*resource {
 	return []*resource{
 		{path: "users", docType: store.TypeUser, schema: "users", patch: true, users: userSelf,
 			summary: []string{"username", "email", "first_name", "last_name", "priv_level", "presence_id", "enabled"},
-			prepare: s.prepareUser},
+			prepare: s.prepareUser, private: []string{"pvt_md5_auth", "pvt_sha1_auth"}},
 		{path: "devices", docType: store.TypeDevice, schema: "devices", patch: true, putID: true, users: userOwned,
 			summary: []string{"name", "sip.username", "mac_address", "owner_id", "enabled", "device_type"},
 			prepare: s.prepareOwned},
