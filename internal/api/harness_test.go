@@ -131,13 +131,22 @@ func str(v any) string {
 // raw sends a request with a raw body and headers given as name, value pairs.
 func (e *env) raw(t testing.TB, method, path, tok string, body []byte, hdr ...string) *resp {
 	t.Helper()
+	r, err := e.do(method, path, tok, body, hdr...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// do is raw without a testing.TB, for other goroutines.
+func (e *env) do(method, path, tok string, body []byte, hdr ...string) (*resp, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequest(method, e.url+path, rd)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -150,20 +159,20 @@ func (e *env) raw(t testing.TB, method, path, tok string, body []byte, hdr ...st
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	r := &resp{Code: res.StatusCode, Header: res.Header, Raw: b}
 	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") && len(b) > 0 {
 		if err := json.Unmarshal(b, &r.Env); err != nil {
-			t.Fatalf("%s %s: answer is not a JSON object: %v: %s", method, path, err, b)
+			return nil, fmt.Errorf("%s %s: answer is not a JSON object: %v: %s", method, path, err, b)
 		}
 	}
-	return r
+	return r, nil
 }
 
 // call sends {"data": data} (no body when data is nil).

@@ -385,11 +385,27 @@ type indexOwner struct {
 	ID      string `json:"id"`
 }
 
+// indexClaim is an index value as stored: the owner and when it claimed
+// (unix nanoseconds on the store's clock; 0 in entries written before the
+// field existed, which therefore count as old).
+type indexClaim struct {
+	indexOwner
+	At int64 `json:"at,omitempty"`
+}
+
+// ClaimGrace is how long a fresh index claim is honoured even though its
+// owner's document does not (yet) carry the value: a create claims its
+// indexes before it writes the document, so without this window a
+// concurrent creator would see the claim as stale and take it over, and
+// both would win. A claim older than this whose owner does not hold it was
+// left by a writer that died, and is taken over.
+const ClaimGrace = 10 * time.Second
+
 // claim takes every index entry for d. It returns what it claimed (for
 // rollback), validation errors for entries another document holds, or an error.
 func (s *Store) claim(ctx context.Context, d *Doc, uniq []Unique) ([]Unique, validation.Errors, error) {
 	me := indexOwner{Account: d.Account, Type: d.Type, ID: d.ID}
-	val, _ := json.Marshal(me)
+	val, _ := json.Marshal(indexClaim{indexOwner: me, At: s.clock.Now().UnixNano()})
 	var claimed []Unique
 	verr := validation.Errors{}
 	for _, u := range uniq {
@@ -425,8 +441,9 @@ func (s *Store) claimOne(ctx context.Context, u Unique, me indexOwner, val []byt
 		if err != nil {
 			return false, fmt.Errorf("reading index %s: %w", u.Key, err)
 		}
-		var owner indexOwner
-		_ = json.Unmarshal(e.Value(), &owner)
+		var c indexClaim
+		_ = json.Unmarshal(e.Value(), &c)
+		owner := c.indexOwner
 		if owner == me {
 			return true, nil
 		}
@@ -435,6 +452,10 @@ func (s *Store) claimOne(ctx context.Context, u Unique, me indexOwner, val []byt
 			return false, err
 		}
 		if held {
+			return false, nil
+		}
+		if age := s.clock.Now().Sub(time.Unix(0, c.At)); c.At != 0 && age < ClaimGrace {
+			// Its writer is most likely between claim and document write.
 			return false, nil
 		}
 		// A stale claim (its writer died, or the owner changed its value):

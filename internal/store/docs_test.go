@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -27,6 +28,16 @@ func newStore(t *testing.T) (*store.Store, *bustest.Server) {
 		t.Fatal(err)
 	}
 	return store.New(b, s.Conn, slog.New(slog.NewTextHandler(io.Discard, nil)), clock.Real()), s
+}
+
+func newStoreClock(t *testing.T, clk clock.Clock) *store.Store {
+	t.Helper()
+	s := bustest.Start(t)
+	b, err := store.Provision(context.Background(), s.JS, store.ProvisionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store.New(b, s.Conn, slog.New(slog.NewTextHandler(io.Discard, nil)), clk)
 }
 
 func device(acct, user string) *store.Doc {
@@ -246,16 +257,25 @@ func TestUniqueValueMovesOnUpdate(t *testing.T) {
 }
 
 func TestStaleIndexClaimIsTakenOver(t *testing.T) {
-	st, _ := newStore(t)
+	clk := clock.NewFake(time.Unix(1_800_000_000, 0))
+	st := newStoreClock(t, clk)
 	ctx := context.Background()
 	acct := store.NewID()
 	// Simulate a writer that claimed the index and died before its document.
 	ghost := store.NewID()
 	_, err := st.Buckets().Index.Create(ctx, store.IndexSIPUser(acct, "gina"),
-		[]byte(fmt.Sprintf(`{"account":%q,"type":"device","id":%q}`, acct, ghost)))
+		[]byte(fmt.Sprintf(`{"account":%q,"type":"device","id":%q,"at":%d}`, acct, ghost, clk.Now().UnixNano())))
 	if err != nil {
 		t.Fatal(err)
 	}
+	// While the claim is fresh its writer may still be about to write the
+	// document: the value stays taken.
+	_, err = st.Create(ctx, device(acct, "gina"))
+	var verr validation.Errors
+	if !errors.As(err, &verr) || !verr.Has("sip.username", "unique") {
+		t.Fatalf("fresh claim not honoured: %v", err)
+	}
+	clk.Advance(store.ClaimGrace + time.Second)
 	if _, err := st.Create(ctx, device(acct, "gina")); err != nil {
 		t.Fatalf("stale claim blocked the value: %v", err)
 	}
