@@ -393,14 +393,29 @@ func (e *Edge) toPhone(req *sip.Request, env sipbus.Envelope) {
 	if dialogCreating[string(req.Method)] && tagOf(req.To().Value()) == "" {
 		req.PrependHeader(e.recordRoute(f.transport))
 	}
-	var rb [8]byte
-	_, _ = rand.Read(rb[:])
-	via := e.via(f.transport, "z9hG4bK-se-"+hex.EncodeToString(rb[:]))
+	via := e.via(f.transport, outBranch(e.cfg.NodeID, req))
 	if env.Node != "" {
 		via.Params.Add(nodeParam, env.Node)
 	}
 	req.PrependHeader(via)
 	e.send(f, []byte(req.String()))
+}
+
+// outBranch is the branch of the edge's Via on a node's request. It is
+// derived from the node's own top Via branch, so a retransmission of the
+// request, and a CANCEL (which carries its INVITE's branch), leave the edge
+// with the same branch as the original: the phone sees one transaction.
+// Requests without a node Via get a random branch.
+func outBranch(edgeID string, req *sip.Request) string {
+	if v := req.Via(); v != nil {
+		if b, ok := v.Params.Get("branch"); ok && b != "" {
+			sum := sha256.Sum256([]byte(edgeID + "|out|" + b))
+			return "z9hG4bK-se-" + hex.EncodeToString(sum[:10])
+		}
+	}
+	var rb [8]byte
+	_, _ = rand.Read(rb[:])
+	return "z9hG4bK-se-" + hex.EncodeToString(rb[:])
 }
 
 // phoneResponse relays a phone's response to the node whose request it

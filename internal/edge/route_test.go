@@ -179,6 +179,18 @@ func TestRouteToMediaNodes(t *testing.T) {
 	if !ok || info.Method != sip.INFO {
 		t.Fatalf("phone got %v", in)
 	}
+	// A retransmission by the node reaches the phone with the same edge
+	// branch: one transaction, not two.
+	nodeReq("m2", 2, "z9hG4bK-fresh")
+	again, ok := u.recv(3 * time.Second).(*sip.Request)
+	if !ok {
+		t.Fatal("retransmission not relayed")
+	}
+	b1, _ := info.Via().Params.Get("branch")
+	b2, _ := again.Via().Params.Get("branch")
+	if b1 != b2 || b1 == "" {
+		t.Fatalf("edge branches differ for one transaction: %q %q", b1, b2)
+	}
 	// The phone's answer returns to m2, the node that asked.
 	u.send(sip.NewResponseFromRequest(info, 200, "OK", nil).String())
 	renv, rmsg := m2.next()
