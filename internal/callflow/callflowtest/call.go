@@ -2,9 +2,11 @@ package callflowtest
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"sync"
+	"testing"
 
 	"github.com/strowger/strowger/internal/callflow"
 )
@@ -42,6 +44,9 @@ type Response struct {
 }
 
 var _ callflow.Call = (*Call)(nil)
+
+// The methods below implement callflow.Call on the scripted data, or read
+// what was recorded.
 
 // DocKey is the key of Call.Docs.
 func DocKey(typ, id string) string { return typ + "/" + id }
@@ -138,4 +143,23 @@ func (c *Call) Hangup(ctx context.Context, cause string) error {
 	c.hangups = append(c.hangups, cause)
 	c.mu.Unlock()
 	return c.HangupErr
+}
+
+// Exec decodes data with the named module and runs it on call, failing the
+// test when the data does not validate or the module cannot execute.
+func Exec(t testing.TB, module, data string, call callflow.Call) (callflow.Result, error) {
+	t.Helper()
+	m, ok := callflow.Lookup(module)
+	if !ok {
+		t.Fatalf("module %q not registered", module)
+	}
+	cfg, errs := m.Decode(json.RawMessage(data))
+	if !errs.Empty() {
+		t.Fatalf("data %s does not validate: %v", data, errs)
+	}
+	ex, ok := m.(callflow.Executor)
+	if !ok {
+		t.Fatalf("module %q has no executor", module)
+	}
+	return ex.Exec(context.Background(), call, cfg)
 }
