@@ -296,23 +296,26 @@ func (t *table) match(dialed string) (Match, bool) {
 
 // table returns the account's table, building it when there is none, when
 // it is older than MaxAge, or, with verify, when the store's callflow
-// revision differs from the one it was built at.
+// revision differs from the one it was built at. The revision is read
+// outside the build lock, so concurrent verifications of a current table
+// (every call that ends in no_match does one) run in parallel.
 func (r *Resolver) table(ctx context.Context, accountID string, verify bool) (*table, error) {
 	a := r.account(accountID)
-	if t := r.fresh(a); t != nil && !verify {
-		return t, nil
-	}
-	a.load.Lock()
-	defer a.load.Unlock()
 	t := r.fresh(a)
 	if t != nil && !verify {
-		return t, nil // another call built it while we waited
+		return t, nil
 	}
 	rev, err := r.st.TypeRevision(ctx, accountID, store.TypeCallflow)
 	if err != nil {
 		return nil, fmt.Errorf("dialplan: %w", err)
 	}
 	if t != nil && t.rev == rev {
+		return t, nil
+	}
+	a.load.Lock()
+	defer a.load.Unlock()
+	// Another call may have built a table at least as new while we waited.
+	if t := r.fresh(a); t != nil && t.rev >= rev {
 		return t, nil
 	}
 	a.mu.Lock()
