@@ -201,8 +201,9 @@ func (r *Resolver) Invalidate(accountID string) {
 //     (the longest matched substring, as Kazoo's cf_flow); on a tie the
 //     longer regex (the more specific one) wins, then the smaller one in
 //     byte order, so the choice never depends on storage order. Patterns
-//     are Go regular expressions (RE2); a stored pattern Go cannot compile
-//     (PCRE back-references, look-arounds) is logged and never matches;
+//     compile with callflow.CompilePattern (Go RE2); a stored pattern it
+//     rejects (PCRE back-references, look-arounds) is logged and never
+//     matches;
 //  3. else, when fromOwnDevice (the call is authorized by one of the
 //     account's devices, not a carrier) and dialed is all digits with an
 //     optional leading "+" (Kazoo's rule), the callflow whose numbers
@@ -397,7 +398,7 @@ func (r *Resolver) build(ctx context.Context, accountID string, rev uint64) (*ta
 		}
 	}
 	for src, id := range patternOwner {
-		re, err := regexp.Compile(src)
+		re, err := callflow.CompilePattern(src)
 		if err != nil {
 			log.Warn("dialplan: pattern is not a supported regular expression, it never matches",
 				"callflow_id", id, "pattern", src, "err", err)
