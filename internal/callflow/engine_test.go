@@ -421,3 +421,18 @@ func TestRunFlowEndedStatus(t *testing.T) {
 		}
 	})
 }
+
+// A module handed another module's config (a programming error in the
+// engine's caller) fails with an error, never a panic.
+func TestExecutorsRejectForeignConfig(t *testing.T) {
+	for _, name := range []string{"device", "user", "ring_group", "group", "callflow", "response"} {
+		m, _ := callflow.Lookup(name)
+		ex, ok := m.(callflow.Executor)
+		if !ok {
+			t.Fatalf("%s has no executor", name)
+		}
+		if _, err := ex.Exec(context.Background(), &callflowtest.Call{}, step("x")); err == nil {
+			t.Errorf("%s accepted a foreign config", name)
+		}
+	}
+}
