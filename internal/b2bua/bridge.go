@@ -309,7 +309,6 @@ func (c *call) fork(b *bridge, t target, bd location.Binding) error {
 		c.forkDone(b, l)
 	}
 	l.inviteTx = tx
-	l.send(tx)
 	l.ringTimer = c.timer(c.ringTimeout(t.ep, b), func(c *call) {
 		if l.answered || l.ended {
 			return
@@ -317,6 +316,7 @@ func (c *call) fork(b *bridge, t target, bd location.Binding) error {
 		l.timedOut = true
 		c.cancelLeg(l)
 	})
+	l.send(tx)
 	return nil
 }
 

@@ -396,8 +396,10 @@ func (c *call) finish() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// Every leg gets its CDR, also a caller refused before its key was
+	// written (488, 503): failures are billed and audited too.
+	c.writeCDRs(ctx)
 	if c.keyA {
-		c.writeCDRs(ctx)
 		c.s.deleteCall(ctx, c.id)
 		for _, l := range c.order {
 			c.s.deleteCall(ctx, l.callID)
