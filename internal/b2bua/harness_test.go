@@ -254,6 +254,7 @@ type pdialog struct {
 	cseq                        int
 	invite                      *sip.Request // received INVITE (callee side)
 	branch, inviteMsg, to       string       // the phone's own INVITE (caller side)
+	answer                      []byte       // last SDP answer received
 }
 
 var branchSeq atomic.Int64
@@ -475,6 +476,7 @@ func (p *phone) ackFailure(d *pdialog, r *sip.Response) {
 func (p *phone) established(d *pdialog, r *sip.Response) {
 	d.remoteTag = tagOf(r.To().Params)
 	d.target = contactURI(r)
+	d.answer = r.Body()
 	rr := headerValues(r, "Record-Route")
 	d.routes = nil
 	for i := len(rr) - 1; i >= 0; i-- {
@@ -610,4 +612,18 @@ func (p *phone) recvRTP(pt uint8, fill byte) netip.AddrPort {
 func firstLine(m sip.Message) string {
 	l, _, _ := strings.Cut(m.String(), "\r\n")
 	return l
+}
+
+// inCall runs f on the goroutine of the call that holds callID (test
+// introspection of state that real I/O changes); f is not run when the
+// call is gone.
+func (en *env) inCall(callID string, f func(*call)) {
+	en.t.Helper()
+	v, ok := en.b2b.calls.Load(callID)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(en.t.Context(), 2*time.Second)
+	defer cancel()
+	_ = v.(*call).do(ctx, f)
 }
