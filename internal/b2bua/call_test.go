@@ -45,6 +45,7 @@ func setupCall(t *testing.T, en *env, alice, bob *phone) (*pdialog, *pdialog) {
 	}
 	alice.ack(d, d.cseq)
 	bob.req(sip.ACK)
+	en.waitAcked(d.callID)
 
 	// RTP both ways through the anchored ports, payloads checked.
 	aPort := sdpPeer(t, ans)

@@ -627,3 +627,14 @@ func (en *env) inCall(callID string, f func(*call)) {
 	defer cancel()
 	_ = v.(*call).do(ctx, f)
 }
+
+// waitAcked waits until the caller's ACK of our final answer reached the
+// call (it stops the retransmissions the fake clock would otherwise fire).
+func (en *env) waitAcked(callID string) {
+	en.t.Helper()
+	waitFor(en.t, "the ACK to reach the node", func() bool {
+		acked := false
+		en.inCall(callID, func(c *call) { acked = c.a.final == nil || c.a.final.stopped })
+		return acked
+	})
+}

@@ -268,11 +268,7 @@ func TestRetransmissions(t *testing.T) {
 	}
 	alice.established(d, ok)
 	alice.ack(d, d.cseq)
-	waitFor(t, "the ACK to reach the node", func() bool {
-		acked := false
-		en.inCall(d.callID, func(c *call) { acked = c.a.final == nil || c.a.final.stopped })
-		return acked
-	})
+	en.waitAcked(d.callID)
 	en.clk.Advance(4 * time.Second)
 	alice.quiet()
 
