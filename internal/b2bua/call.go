@@ -316,26 +316,37 @@ func (c *call) runFlow() {
 }
 
 // afterFlow settles what the callflow left: an unanswered caller gets a
-// final answer matching the last outcome, an answered one a BYE.
+// final answer matching how the flow ended, an answered one a BYE.
 func (c *call) afterFlow(err error) {
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, callflow.ErrHungUp) {
-		c.log.Warn("callflow failed", "err", err)
+		var ended *callflow.FlowEnded
+		if errors.As(err, &ended) {
+			c.log.Debug("callflow ended", "reason", err)
+		} else {
+			c.log.Warn("callflow failed", "err", err)
+		}
 	}
 	switch {
 	case c.a.ended:
 	case c.answered:
-		c.hangupAll("NORMAL_CLEARING")
-	case c.invFinal == 0:
-		code := 480
-		switch {
-		case errors.Is(err, ErrNoRoute):
-			code = 404
-		case err != nil && !errors.Is(err, context.Canceled):
-			code = 500
-		default:
-			code = failureCode(c.lastResult)
+		cause := "NORMAL_CLEARING"
+		var ended *callflow.FlowEnded
+		if errors.As(err, &ended) && ended.LastBridge != nil && ended.LastBridge.Outcome != callflow.Answered {
+			cause = ended.HangupCause()
 		}
-		c.finalToCaller(code, "")
+		c.hangupAll(cause)
+	case c.invFinal == 0:
+		var st interface{ SIPStatus() int }
+		switch {
+		case errors.As(err, &st):
+			c.finalToCaller(st.SIPStatus(), "")
+		case errors.Is(err, ErrNoRoute):
+			c.finalToCaller(404, "")
+		case err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, callflow.ErrHungUp):
+			c.finalToCaller(500, "")
+		default:
+			c.finalToCaller(failureCode(c.lastResult), "")
+		}
 	}
 }
 
