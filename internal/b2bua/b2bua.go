@@ -237,22 +237,19 @@ type inbound struct {
 	resp *sip.Response
 }
 
-// receive runs on the subscription's goroutine: parse, find the call,
-// hand over. It never blocks on a call.
-func (s *Server) receive(data []byte) {
+// parseInbound decodes one envelope from an edge and the SIP message it
+// carries, refusing anything without the headers every handler reads.
+func parseInbound(data []byte) (inbound, error) {
 	env, err := sipbus.Unmarshal(data)
 	if err != nil {
-		s.log.Warn("bad envelope", "err", err)
-		return
+		return inbound{}, err
 	}
 	msg, err := sip.ParseMessage(env.Msg)
 	if err != nil {
-		s.log.Warn("unparsable SIP from edge", "edge", env.Edge, "err", err)
-		return
+		return inbound{}, fmt.Errorf("parsing SIP from edge %q: %w", env.Edge, err)
 	}
 	if msg.CallID() == nil || msg.CSeq() == nil || msg.From() == nil || msg.To() == nil || msg.Via() == nil {
-		s.log.Warn("SIP from edge without mandatory headers", "edge", env.Edge)
-		return
+		return inbound{}, fmt.Errorf("SIP from edge %q without Call-ID, CSeq, From, To or Via", env.Edge)
 	}
 	in := inbound{env: env}
 	switch m := msg.(type) {
@@ -260,7 +257,21 @@ func (s *Server) receive(data []byte) {
 		in.req = m
 	case *sip.Response:
 		in.resp = m
+	default:
+		return inbound{}, fmt.Errorf("SIP from edge %q: unknown message type", env.Edge)
 	}
+	return in, nil
+}
+
+// receive runs on the subscription's goroutine: parse, find the call,
+// hand over. It never blocks on a call.
+func (s *Server) receive(data []byte) {
+	in, err := parseInbound(data)
+	if err != nil {
+		s.log.Warn("bad message from edge", "err", err)
+		return
+	}
+	msg := msgOf(in)
 	callID := msg.CallID().Value()
 	if v, ok := s.calls.Load(callID); ok {
 		v.(*call).post(func(c *call) { c.onMessage(in) })
