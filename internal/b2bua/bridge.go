@@ -2,6 +2,7 @@ package b2bua
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -16,6 +17,10 @@ import (
 	"github.com/strowger/strowger/internal/sdp"
 	"github.com/strowger/strowger/internal/store"
 )
+
+// errMediaGone reports a call whose RTP sockets were released after a
+// relay failed to start; it can bridge no more.
+var errMediaGone = errors.New("b2bua: the call's media ports are gone")
 
 // target is one endpoint resolved to its registered contacts.
 type target struct {
@@ -271,6 +276,9 @@ func (c *call) fork(b *bridge, t target, bd location.Binding) error {
 	if u := (sip.Uri{}); sip.ParseUri(bd.Contact, &u) == nil {
 		l.request = uriUserHost(u)
 	}
+	if c.portsB == nil {
+		return errMediaGone
+	}
 	codecs := c.offerCodecs()
 	l.offered = codecs
 	rtp, rtcp := c.portsB.RTPAddr(), c.portsB.RTCPAddr()
@@ -394,6 +402,9 @@ func (c *call) earlyToCaller(l *leg, r *sip.Response) {
 // applyCalleeAnswer reads a callee's SDP answer, answers the caller's
 // offer with the same codecs and points the relay at both.
 func (c *call) applyCalleeAnswer(l *leg, body []byte) error {
+	if c.portsA == nil || c.portsB == nil {
+		return errMediaGone
+	}
 	ans, err := sdp.Parse(body)
 	if err != nil {
 		return err
