@@ -37,7 +37,7 @@ const realm = "b2b.test"
 // env is one in-process platform: embedded NATS, the store, a real edge on
 // loopback UDP and the B2BUA under test, all on one fake clock.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *bustest.Server
 	st     *store.Store
 	clk    *clock.Fake
@@ -61,7 +61,12 @@ func testLogger() *slog.Logger {
 // assigned range); the allocator skips ports other processes hold.
 var testPorts = media.PortRange{Low: 20000, High: 20999}
 
-func newEnv(t *testing.T, mod func(*Config)) *env {
+func newEnv(t testing.TB, mod func(*Config)) *env {
+	return newEnvWith(t, mod, nil)
+}
+
+// newEnvWith also tunes the edge's configuration.
+func newEnvWith(t testing.TB, mod func(*Config), edgeMod func(*edge.Config)) *env {
 	t.Helper()
 	srv := bustest.Start(t)
 	ctx := t.Context()
@@ -88,7 +93,11 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 			"sip": map[string]any{"username": p.ext, "password": "pw-" + p.ext, "method": "password"}})
 	}
 
-	e, err := edge.New(edge.Config{Listen: "127.0.0.1:0", NodeID: "edge1", NonceSecret: []byte("b2bua-test-secret-0123")},
+	ecfg := edge.Config{Listen: "127.0.0.1:0", NodeID: "edge1", NonceSecret: []byte("b2bua-test-secret-0123")}
+	if edgeMod != nil {
+		edgeMod(&ecfg)
+	}
+	e, err := edge.New(ecfg,
 		edge.Deps{Logger: log.With("role", "edge"), Clock: clk, Directory: st, Conn: srv.Conn, JS: srv.JS, Buckets: b})
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +170,7 @@ func (en *env) endpoints(exts ...string) []callflow.Endpoint {
 }
 
 // waitFor polls cond on real time (for effects of real I/O), bounded.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
@@ -233,7 +242,7 @@ func (en *env) channels() []map[string]any {
 
 // phone is a Go SIP user agent on loopback UDP with its own RTP socket.
 type phone struct {
-	t    *testing.T
+	t    testing.TB
 	en   *env
 	ext  string
 	sip  *net.UDPConn
@@ -543,7 +552,7 @@ func (p *phone) incoming(inv *sip.Request, tag string) *pdialog {
 }
 
 // sdpPeer reads the RTP address of an SDP body.
-func sdpPeer(t *testing.T, body []byte) netip.AddrPort {
+func sdpPeer(t testing.TB, body []byte) netip.AddrPort {
 	t.Helper()
 	s := string(body)
 	var ip string
