@@ -199,6 +199,9 @@ func (c *call) startPass(b *bridge) {
 			c.ring(b, t)
 		}
 	}
+	// The ringing forks' dialogs go into the checkpoint: a node taking a
+	// ringing call over must know whom to cancel.
+	c.saveState()
 	if b.req.Timeout > 0 && b.req.Timeout < total {
 		total = b.req.Timeout
 	}

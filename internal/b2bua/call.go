@@ -257,6 +257,12 @@ func (c *call) start() {
 	c.a.toAOR = uriUserHost(req.To().Address)
 	c.a.request = uriUserHost(req.Recipient)
 	c.answerInvite(100, "", nil)
+	if ext := unsupported(req); ext != "" {
+		// RFC 3261 §8.2.2.3: we implement no extension a caller may require
+		// (100rel, precondition...).
+		c.rejectEarly(420, "", "Unsupported: "+ext)
+		return
+	}
 	if c.a.target == "" {
 		c.rejectEarly(400, "Missing Contact")
 		return
@@ -298,6 +304,17 @@ func (c *call) start() {
 	c.keyA = true
 	c.publishLeg(c.a, "CHANNEL_CREATE")
 	go c.runFlow()
+}
+
+// unsupported lists the option tags of Require we do not implement.
+func unsupported(req *sip.Request) string {
+	var out []string
+	for _, v := range headerValues(req, "Require") {
+		if tag := strings.ToLower(strings.TrimSpace(v)); tag != "" && tag != "timer" {
+			out = append(out, tag)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // rejectEarly ends a call that never reached the callflow.
@@ -679,6 +696,8 @@ func causeOf(code int) string {
 		return "INCOMPATIBLE_DESTINATION"
 	case 403, 603:
 		return "CALL_REJECTED"
+	case 420:
+		return "BEARERCAPABILITY_NOTIMPL"
 	case 503:
 		return "NORMAL_TEMPORARY_FAILURE"
 	}

@@ -432,6 +432,12 @@ func (p *phone) sdpBody(version int, dir string, pts ...int) string {
 // authentication round, and returns the dialog (remote tag unset).
 func (p *phone) call(to, body string) *pdialog {
 	p.t.Helper()
+	return p.callWith(to, body)
+}
+
+// callWith is call with extra header lines.
+func (p *phone) callWith(to, body string, extra ...string) *pdialog {
+	p.t.Helper()
 	d := &pdialog{callID: fmt.Sprintf("call-%s-%d@test", p.ext, branchSeq.Add(1)), localTag: "t" + strconv.FormatInt(branchSeq.Add(1), 10),
 		local: fmt.Sprintf("\"%s\" <sip:%s@%s>", strings.ToUpper(p.ext), p.ext, realm), remote: fmt.Sprintf("<sip:%s@%s>", to, realm), cseq: 1}
 	build := func(br, auth string) string {
@@ -440,6 +446,12 @@ func (p *phone) call(to, body string) *pdialog {
 			to, realm, p.addr(), br, d.local, d.localTag, d.remote, d.callID, d.cseq, p.contact())
 		if auth != "" {
 			s += "Proxy-Authorization: " + auth + "\r\n"
+		}
+		for _, x := range extra {
+			s += x + "\r\n"
+		}
+		if body == "" {
+			return s + "Content-Length: 0\r\n\r\n"
 		}
 		return s + fmt.Sprintf("Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 	}
