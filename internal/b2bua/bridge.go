@@ -472,7 +472,9 @@ func (c *call) rtpTimeout(id media.LegID) {
 	if id == media.LegB && c.peer == nil {
 		return // answered without a callee: leg B carries nothing
 	}
-	if c.a.ended {
+	if c.a.ended || !c.answered {
+		// Early media: callers often send nothing before the answer, and
+		// ringing has its own timeouts.
 		return
 	}
 	c.log.Info("RTP timeout, ending the call", "leg", id.String())
