@@ -163,6 +163,10 @@ func (s *Server) Stop(ctx context.Context) {
 		return
 	}
 	s.draining.Store(true)
+	// Tell the edges at once, not at the next beat: no new calls here.
+	if err := s.beat(ctx); err != nil {
+		s.log.Warn("draining heartbeat failed", "err", err)
+	}
 	s.calls.Range(func(_, v any) bool {
 		v.(*call).post(func(c *call) { c.shutdown() })
 		return true
