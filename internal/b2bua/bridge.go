@@ -3,6 +3,7 @@ package b2bua
 import (
 	"context"
 	"errors"
+	"slices"
 	"fmt"
 	"strconv"
 	"strings"
@@ -293,9 +294,7 @@ func (c *call) fork(b *bridge, t target, bd location.Binding) error {
 	c.sdpB = offer
 	o := reqOpts{method: "INVITE", ruri: l.target, via: c.s.viaHost(), branch: newBranch(), from: l.fromValue(),
 		to: l.remoteURI, callID: l.callID, cseq: l.localSeq, routes: l.routes, contact: l.contact, sdp: offer}
-	for k, v := range b.req.CustomSIPHeaders {
-		o.extra = append(o.extra, k+": "+v)
-	}
+	o.extra = customHeaders(b.req.CustomSIPHeaders)
 	if b.req.SuppressCLID {
 		o.extra = append(o.extra, "Privacy: id")
 	}
@@ -333,11 +332,37 @@ func (c *call) fork(b *bridge, t target, bd location.Binding) error {
 
 // offerCodecs is what we offer callees: the caller's accepted formats, so
 // both legs share codecs and nothing is transcoded.
+// After Answer, negA holds the one codec the caller was answered with.
 func (c *call) offerCodecs() []sdp.Codec {
-	if c.answered && c.negA != nil {
-		return append([]sdp.Codec(nil), c.negA.Codecs...)
-	}
 	return append([]sdp.Codec(nil), c.negA.Codecs...)
+}
+
+// reservedHeaders are never taken from callflow data: they define the
+// transaction, the dialog or the body.
+var reservedHeaders = map[string]bool{"via": true, "from": true, "to": true, "call-id": true, "cseq": true,
+	"contact": true, "route": true, "record-route": true, "max-forwards": true, "content-length": true,
+	"content-type": true, "v": true, "f": true, "t": true, "i": true, "m": true, "l": true, "c": true}
+
+// customHeaders turns a callflow's custom_sip_headers into header lines,
+// in a stable order, dropping reserved names and anything that could
+// break out of its line (the API validates them too; this is the last
+// line of defence on the wire).
+func customHeaders(h map[string]string) []string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var out []string
+	for _, k := range keys {
+		v := h[k]
+		if k == "" || reservedHeaders[strings.ToLower(k)] || strings.ContainsAny(k, ": \t\r\n") ||
+			strings.ContainsAny(v, "\r\n\x00") || len(k)+len(v) > 512 {
+			continue
+		}
+		out = append(out, k+": "+v)
+	}
+	return out
 }
 
 // forkResponse handles a callee's response to our INVITE.

@@ -46,3 +46,17 @@ func FuzzInbound(f *testing.F) {
 		}
 	})
 }
+
+func TestCustomHeadersCannotBreakOut(t *testing.T) {
+	got := customHeaders(map[string]string{
+		"X-Account": "gold",
+		"Call-ID":   "hijack",
+		"X-Evil":    "a\r\nVia: SIP/2.0/UDP 6.6.6.6",
+		"Bad Name":  "x",
+		"X-Null":    "a\x00b",
+		"i":         "compact call-id",
+	})
+	if len(got) != 1 || got[0] != "X-Account: gold" {
+		t.Fatalf("custom headers %q", got)
+	}
+}
