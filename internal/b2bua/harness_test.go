@@ -246,6 +246,7 @@ type phone struct {
 	en   *env
 	ext  string
 	sip  *net.UDPConn
+	tcp  net.Conn
 	rtp  *net.UDPConn
 	edge netip.AddrPort
 	in   chan sip.Message
@@ -305,15 +306,67 @@ func (en *env) phone(ext string) *phone {
 	return p
 }
 
-func (p *phone) addr() string    { return p.sip.LocalAddr().String() }
-func (p *phone) rtpPort() int    { return p.rtp.LocalAddr().(*net.UDPAddr).Port }
-func (p *phone) contact() string { return "sip:" + p.ext + "@" + p.addr() }
+func (p *phone) addr() string {
+	if p.tcp != nil {
+		return p.tcp.LocalAddr().String()
+	}
+	return p.sip.LocalAddr().String()
+}
+func (p *phone) rtpPort() int { return p.rtp.LocalAddr().(*net.UDPAddr).Port }
+func (p *phone) contact() string {
+	if p.tcp != nil {
+		return "sip:" + p.ext + "@" + p.addr() + ";transport=tcp"
+	}
+	return "sip:" + p.ext + "@" + p.addr()
+}
 
 func (p *phone) send(msg string) {
 	p.t.Helper()
+	if p.tcp != nil {
+		// The builders write UDP Vias; a TCP phone says TCP in its own.
+		msg = strings.ReplaceAll(msg, "SIP/2.0/UDP "+p.addr(), "SIP/2.0/TCP "+p.addr())
+		if _, err := p.tcp.Write([]byte(msg)); err != nil {
+			p.t.Fatal(err)
+		}
+		return
+	}
 	if _, err := p.sip.WriteToUDPAddrPort([]byte(msg), p.edge); err != nil {
 		p.t.Fatal(err)
 	}
+}
+
+// tcpPhone is a phone whose SIP runs over one TCP connection to the edge.
+func (en *env) tcpPhone(ext string) *phone {
+	en.t.Helper()
+	c, err := net.Dial("tcp", en.edge.Addr().String())
+	if err != nil {
+		en.t.Fatal(err)
+	}
+	r, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		en.t.Fatal(err)
+	}
+	p := &phone{t: en.t, en: en, ext: ext, tcp: c, rtp: r, edge: en.edge.Addr(), in: make(chan sip.Message, 64), dlg: map[string]*pdialog{}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ps := sip.NewParser().NewSIPStream()
+		buf := make([]byte, 65535)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			_ = ps.ParseSIPStream(buf[:n], func(m sip.Message) {
+				select {
+				case p.in <- m:
+				default:
+				}
+			})
+		}
+	}()
+	en.t.Cleanup(func() { c.Close(); r.Close(); <-done })
+	return p
 }
 
 // next returns the next SIP message, failing after a real-time bound.

@@ -366,3 +366,32 @@ func TestCanCallSelfAndDeviceCallerID(t *testing.T) {
 	en.noLiveCalls()
 	en.cdrs(3)
 }
+
+// TestTCPPhones runs a call between two phones on TCP: nothing is
+// retransmitted on a reliable flow, and requests reach the callee on its
+// connection.
+func TestTCPPhones(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
+	alice, bob := en.tcpPhone("100"), en.tcpPhone("101")
+	alice.register()
+	bob.register()
+	d := alice.call("101", alice.sdpBody(1, "", 0))
+	inv := bob.req(sip.INVITE)
+	en.clk.Advance(2 * time.Second) // timer A would have fired twice on UDP
+	bob.quiet()
+	bd := bob.incoming(inv, "bt")
+	bob.respond(inv, 200, "bt", bob.sdpBody(1, "", 0))
+	ok := alice.resp(200)
+	bob.req(sip.ACK)
+	en.clk.Advance(2 * time.Second) // timer G would have fired on UDP
+	alice.quiet()
+	alice.established(d, ok)
+	alice.ack(d, d.cseq)
+	en.waitAcked(d.callID)
+	bob.bye(bd)
+	alice.respond(alice.req(sip.BYE), 200, "", "")
+	en.noLiveCalls()
+	en.cdrs(2)
+}
