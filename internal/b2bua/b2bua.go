@@ -91,6 +91,7 @@ type Server struct {
 	// legs) to its call; sync.Map keeps the call path free of a global
 	// lock.
 	calls sync.Map // string → *call
+	gone  sync.Map // string → *tombstone: finished callers' Call-IDs
 	live  atomic.Int64
 
 	ctx      context.Context
@@ -284,6 +285,10 @@ func (s *Server) receive(data []byte) {
 	if in.req == nil {
 		return // a response for a leg that is gone
 	}
+	if v, ok := s.gone.Load(callID); ok {
+		v.(*tombstone).absorb(s, in)
+		return
+	}
 	switch {
 	case in.req.Method == sip.INVITE && !in.req.To().Params.Has("tag"):
 		s.newCall(in)
@@ -291,6 +296,39 @@ func (s *Server) receive(data []byte) {
 	default:
 		s.respondStateless(in, 481, "")
 	}
+}
+
+// tombstone is what a finished call leaves for 64·T1 (timer J): the
+// edge forwards every copy of a UDP request, so late retransmissions of
+// the caller's INVITE or of an in-dialog request must get their answer
+// again instead of starting a new call or a 481.
+type tombstone struct {
+	invite []byte            // last answer to the INVITE
+	stx    map[string][]byte // in-dialog answers by branch
+}
+
+func (t *tombstone) absorb(s *Server, in inbound) {
+	req := in.req
+	switch {
+	case req.Method == sip.ACK:
+	case req.Method == sip.INVITE && !req.To().Params.Has("tag"):
+		if t.invite != nil {
+			s.sendResponse(in.env, "", 0, t.invite)
+		}
+	default:
+		if prev, ok := t.stx[topBranch(req)]; ok {
+			s.sendResponse(in.env, "", 0, prev)
+			return
+		}
+		s.respondStateless(in, 481, "")
+	}
+}
+
+// bury keeps a finished call's answers for retransmissions.
+func (s *Server) bury(callID string, invite []byte, stx map[string][]byte) {
+	t := &tombstone{invite: invite, stx: stx}
+	s.gone.Store(callID, t)
+	s.clk.AfterFunc(64*s.cfg.T1, func() { s.gone.CompareAndDelete(callID, t) })
 }
 
 // respondStateless answers a request outside any call.

@@ -434,6 +434,7 @@ func (c *call) finish() {
 		}
 		c.publishLeg(c.a, "CHANNEL_DESTROY")
 	}
+	c.s.bury(c.id, c.invAnswer, c.a.stx)
 	c.s.calls.Delete(c.id)
 	for _, l := range c.order {
 		c.s.calls.Delete(l.callID)
@@ -473,8 +474,10 @@ func (c *call) finalToCaller(code int, reason string, extra ...string) {
 	if c.invFinal != 0 {
 		return
 	}
-	c.answerInvite(code, reason, nil, extra...)
+	// End the leg first: end stops retransmissions, and this answer must
+	// be retransmitted until the caller ACKs it (timer G).
 	c.a.end(causeOf(code), "sip:"+strconv.Itoa(code))
+	c.answerInvite(code, reason, nil, extra...)
 	c.cancelForks(nil)
 	c.endBridge()
 }

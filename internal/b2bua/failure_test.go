@@ -408,3 +408,34 @@ func TestUnknownDialogAtNode481(t *testing.T) {
 	_ = en.srv.Conn.Publish(bus.MediaNodeSIP("media1"), []byte("not an envelope"))
 	p.quiet()
 }
+
+func TestFailureRetransmittedUntilAckAndAbsorbedAfter(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
+	alice, bob := en.phone("100"), en.phone("101")
+	alice.register()
+	bob.register()
+	d := alice.call("101", alice.sdpBody(1, "", 0))
+	inv := bob.req(sip.INVITE)
+	bob.respond(inv, 486, "bt", "")
+	bob.req(sip.ACK)
+	r := alice.resp(486)
+	// Timer G: the 486 comes again until the ACK.
+	en.clk.Advance(500 * time.Millisecond)
+	alice.resp(486)
+	alice.ackFailure(d, r)
+	en.noLiveCalls()
+	en.clk.Advance(4 * time.Second)
+	alice.quiet()
+	// A late copy of the INVITE gets the same answer, not a new call.
+	alice.send(d.inviteMsg)
+	if again := alice.resp(486); tagOf(again.To().Params) != tagOf(r.To().Params) {
+		t.Fatal("late INVITE answered by a new transaction")
+	}
+	bob.quiet()
+	if n := en.b2b.LiveCalls(); n != 0 {
+		t.Fatalf("%d live calls after a late retransmission", n)
+	}
+	en.cdrs(2)
+}
