@@ -217,7 +217,7 @@ func TestRTPTimeoutEndsCall(t *testing.T) {
 	bob.respond(bob.req(sip.BYE), 200, "", "")
 	en.noLiveCalls()
 	recs := en.cdrs(2)
-	if a := recs[d.callID]; a.HangupCause != "MEDIA_TIMEOUT" || a.BillingSeconds != 31 {
+	if a := recs[d.callID]; a.HangupCause != "MEDIA_TIMEOUT" || a.BillingSeconds < 30 || a.BillingSeconds > 31 {
 		t.Fatalf("caller CDR %+v", a)
 	}
 	if b := recs[bd.callID]; b.HangupCause != "MEDIA_TIMEOUT" {
