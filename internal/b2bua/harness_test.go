@@ -127,8 +127,16 @@ func newEnvWith(t testing.TB, mod func(*Config), edgeMod func(*edge.Config)) *en
 	if err := s.Start(sctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Start(sctx); err != nil {
-		t.Fatal(err)
+	// Port 0 picks a free UDP port; the edge then needs the same TCP
+	// port, which another process may hold: try again with a new one.
+	for attempt := 0; ; attempt++ {
+		err := e.Start(sctx)
+		if err == nil {
+			break
+		}
+		if attempt == 5 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
 	}
 	en.edge, en.b2b = e, s
 	t.Cleanup(func() {
