@@ -3,8 +3,8 @@ package b2bua
 import (
 	"context"
 	"errors"
-	"slices"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
