@@ -636,23 +636,23 @@ func (c *call) sendCancel(l *leg) {
 	o.sdp = nil
 	o.extra = nil
 	msg := buildRequest(o)
-	// CANCEL is its own non-INVITE transaction with the INVITE's branch.
-	tx := &clientTx{method: "CANCEL", branch: o.branch + "", cseq: o.cseq, msg: msg}
+	// CANCEL is its own non-INVITE transaction with the INVITE's branch:
+	// retransmitted on UDP (timer E) until its answer (or the INVITE's
+	// final answer) arrives.
 	c.s.sendRequest(l.edge, l.flow, l.callID, c.epochFor(l), msg)
 	if l.udp() {
 		var again func(c *call)
-		n := 0
+		interval := c.s.cfg.T1
 		again = func(c *call) {
-			if l.ended || n >= 6 {
+			if l.ended || l.cancelAnswered || c.finished {
 				return
 			}
-			n++
 			c.s.sendRequest(l.edge, l.flow, l.callID, c.epochFor(l), msg)
-			c.timer(c.s.cfg.T1<<n, again)
+			interval = min(2*interval, t2)
+			c.timer(interval, again)
 		}
-		c.timer(c.s.cfg.T1, again)
+		c.timer(interval, again)
 	}
-	_ = tx
 	// If the callee never answers the INVITE after our CANCEL, give up
 	// after timer B: the fork is over either way.
 	c.timer(64*c.s.cfg.T1, func(c *call) {

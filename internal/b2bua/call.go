@@ -49,6 +49,7 @@ type leg struct {
 	inviteTx                    *clientTx
 	ringing, answered, ended    bool
 	cancelWanted, cancelSent    bool
+	cancelAnswered              bool
 	timedOut, lost              bool // rang out / lost the race to another fork
 	finalCode                   int
 	ringTimer                   clock.Timer
@@ -529,6 +530,10 @@ func msgOf(in inbound) sip.Message {
 // responseOn routes a response to the client transaction it answers.
 func (c *call) responseOn(l *leg, in inbound) {
 	r := in.resp
+	if r.CSeq().MethodName == sip.CANCEL {
+		l.cancelAnswered = true
+		return
+	}
 	tx, ok := l.ctx[topBranch(r)]
 	if !ok || tx.method != string(r.CSeq().MethodName) {
 		// A retransmitted 2xx to an INVITE we already ACKed: ACK again.

@@ -439,3 +439,51 @@ func TestFailureRetransmittedUntilAckAndAbsorbedAfter(t *testing.T) {
 	}
 	en.cdrs(2)
 }
+
+func TestLongRingAndCancelRetransmission(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	res := make(results, 2)
+	en.setRouter(func(ctx context.Context, c callflow.Call) error {
+		r, err := c.Bridge(ctx, callflow.BridgeRequest{Endpoints: []callflow.Endpoint{{DeviceID: en.devs["101"], Timeout: 45 * time.Second}}})
+		res <- r
+		return err
+	})
+	alice, bob := en.phone("100"), en.phone("101")
+	alice.register()
+	bob.register()
+	d := alice.call("101", alice.sdpBody(1, "", 0))
+	inv := bob.req(sip.INVITE)
+	bob.respond(inv, 180, "bt", "")
+	alice.resp(180)
+	// Past timer B (32 s): a ringing callee keeps ringing.
+	en.clk.Advance(40 * time.Second)
+	bob.quiet()
+	en.clk.Advance(5 * time.Second)
+	c := bob.req(sip.CANCEL)
+	// No answer to the CANCEL yet: it is retransmitted (timer E).
+	en.clk.Advance(500 * time.Millisecond)
+	if c2 := bob.req(sip.CANCEL); topBranch(c2) != topBranch(c) {
+		t.Fatal("CANCEL retransmission changed branch")
+	}
+	bob.respond(c, 200, "", "")
+	waitFor(t, "the CANCEL's answer to reach the call", func() bool {
+		done := false
+		en.inCall(d.callID, func(c *call) {
+			for _, l := range c.order {
+				done = l.cancelAnswered
+			}
+		})
+		return done
+	})
+	en.clk.Advance(4 * time.Second)
+	bob.quiet()
+	bob.respond(inv, 487, "bt", "")
+	bob.req(sip.ACK)
+	if r := res.next(t); r.Outcome != callflow.NoAnswer {
+		t.Fatalf("outcome %v", r.Outcome)
+	}
+	alice.ackFailure(d, alice.resp(480))
+	en.noLiveCalls()
+	en.cdrs(2)
+}
