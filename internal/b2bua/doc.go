@@ -24,6 +24,10 @@
 // and give up after timer B; non-INVITE ones use E/F; final answers to an
 // INVITE are retransmitted until the ACK (timer G) and abandoned after
 // 64·T1 (timer H; a 2xx never ACKed ends the call, RFC 3261 §13.3.1.4).
+// The edge forwards every copy of a UDP request, so a finished call leaves
+// a tombstone for 64·T1: a late copy of its INVITE or BYE gets the same
+// answer again instead of starting a new call. A ringing callee is bounded
+// by its ring timeout (timer B stops at the first provisional).
 // CANCEL follows §9.1: sent only after a provisional, with the INVITE's
 // branch (the edge maps it to the same branch at the phone). Reliable
 // (TCP) flows are not retransmitted on.
