@@ -142,7 +142,9 @@ func (s *Server) Start(ctx context.Context) error {
 	// limit absorbs bursts.
 	_ = sub.SetPendingLimits(1<<16, 64<<20)
 	s.sub = sub
-	if err := s.d.Conn.FlushWithContext(ctx); err != nil {
+	fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.d.Conn.FlushWithContext(fctx); err != nil {
 		_ = sub.Unsubscribe()
 		return fmt.Errorf("b2bua: flushing subscription: %w", err)
 	}

@@ -720,3 +720,5 @@ func (en *env) waitAcked(callID string) {
 		return acked
 	})
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
