@@ -139,6 +139,11 @@ func (c *Config) check() error {
 	if c.NodeName == "" {
 		host, _ := os.Hostname()
 		_, port, _ := net.SplitHostPort(c.HTTPAddr)
+		if !c.Has(RoleAPI) && c.Has(RoleMedia) {
+			// Media-only processes on one host differ by RTP range, not
+			// by an API port they do not open.
+			port = "rtp" + strconv.Itoa(c.RTPPortLow)
+		}
 		c.NodeName = sanitize(host + "-" + port)
 	}
 	return nil

@@ -62,3 +62,17 @@ func TestRTPFlags(t *testing.T) {
 		t.Fatalf("rtp env/flags: %+v", c)
 	}
 }
+
+func TestMediaOnlyNodeNamesDiffer(t *testing.T) {
+	a, err := Parse("serve", []string{"--roles", "media", "--nats", "nats://127.0.0.1:4222", "--rtp-ports", "20000-20499"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Parse("serve", []string{"--roles", "media", "--nats", "nats://127.0.0.1:4222", "--rtp-ports", "20500-20999"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.NodeName == b.NodeName {
+		t.Fatalf("two media processes share the node name %q", a.NodeName)
+	}
+}
