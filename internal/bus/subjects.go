@@ -48,6 +48,12 @@ const DocEventsAll = prefix + "docs.>"
 // DocEventsAccount matches every document event of one account.
 func DocEventsAccount(account string) string { return prefix + "docs." + account + ".>" }
 
+// StoreSync is the request subject (queue group "sync") on which the node
+// that runs the embedded NATS server answers RequestSync: the reply, empty
+// on success or an error text, comes once every write acknowledged before
+// the request is on stable storage.
+const StoreSync = prefix + "store.sync"
+
 // CallEvent carries call events (create, answer, bridge, destroy):
 //
 //	strowger.calls.<account>.<event>.<callid-token>

@@ -30,6 +30,9 @@ func TestBadConfigs(t *testing.T) {
 		"bad log level":    {"--log-level", "loud"},
 		"stray argument":   {"extra"},
 		"unknown flag":     {"--frobnicate"},
+		"bad fsync":        {"--fsync", "sometimes"},
+		"fsync too slow":   {"--fsync", "2m"},
+		"fsync negative":   {"--fsync", "-1s"},
 	} {
 		if _, err := Parse("serve", args, nil); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -37,5 +40,24 @@ func TestBadConfigs(t *testing.T) {
 	}
 	if c, err := Parse("serve", []string{"--roles", "api,edge", "--nats", "nats://127.0.0.1:4222"}, nil); err != nil || c.Has(RoleNATS) {
 		t.Fatalf("external nats: %v %+v", err, c)
+	}
+}
+
+func TestFsyncModes(t *testing.T) {
+	for arg, want := range map[string]string{"": "always", "always": "always", "per-write": "per-write", "100ms": "interval"} {
+		var args []string
+		if arg != "" {
+			args = []string{"--fsync", arg}
+		}
+		c, err := Parse("serve", args, nil)
+		if err != nil {
+			t.Fatalf("--fsync %q: %v", arg, err)
+		}
+		if c.Fsync != want {
+			t.Errorf("--fsync %q: mode %q, want %q", arg, c.Fsync, want)
+		}
+		if want == "interval" && c.FsyncInterval.Milliseconds() != 100 {
+			t.Errorf("--fsync %q: interval %v", arg, c.FsyncInterval)
+		}
 	}
 }

@@ -192,6 +192,9 @@ func (s *Store) SetMasterAccount(ctx context.Context, id string) (string, error)
 	if err != nil {
 		return "", fmt.Errorf("recording master account: %w", err)
 	}
+	if err := s.Sync(ctx); err != nil {
+		return "", fmt.Errorf("recording master account: %w", err)
+	}
 	return id, nil
 }
 
@@ -215,6 +218,9 @@ func (s *Store) CreateSystemValue(ctx context.Context, key string, val []byte) (
 		return s.SystemValue(ctx, key)
 	}
 	if err != nil {
+		return nil, fmt.Errorf("setting %s: %w", key, err)
+	}
+	if err := s.Sync(ctx); err != nil {
 		return nil, fmt.Errorf("setting %s: %w", key, err)
 	}
 	return val, nil

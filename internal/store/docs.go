@@ -188,8 +188,24 @@ func (s *Store) Create(ctx context.Context, d *Doc) (*Doc, error) {
 		return nil, fmt.Errorf("creating %s %s: %w", d.Type, d.ID, err)
 	}
 	d.Rev = rev
+	if err := s.Sync(ctx); err != nil {
+		return nil, fmt.Errorf("creating %s %s: %w", d.Type, d.ID, err)
+	}
 	s.publish("created", d)
 	return d, nil
+}
+
+// Sync returns once every write this store acknowledged before the call is
+// on stable storage (bus.RequestSync: one flush shared by all concurrent
+// writers). Create, Update and Delete call it before they return, so an
+// acknowledged document write and its index claims survive a crash of the
+// process or the machine; callers that write other state (media objects)
+// call it before they answer.
+func (s *Store) Sync(ctx context.Context) error {
+	if s.nc == nil {
+		return nil
+	}
+	return bus.RequestSync(ctx, s.nc)
 }
 
 // Mutator turns the current body into the new one. It may return validation
@@ -275,6 +291,9 @@ func (s *Store) update(ctx context.Context, account, typ, id string, expectRev u
 		}
 		d.Rev = rev
 		s.release(ctx, &Doc{Account: account, Type: typ, ID: id}, diffUniques(oldU, newU))
+		if err := s.Sync(ctx); err != nil {
+			return nil, fmt.Errorf("updating %s %s: %w", typ, id, err)
+		}
 		s.publish("updated", d)
 		return d, nil
 	}
@@ -303,6 +322,9 @@ func (s *Store) Delete(ctx context.Context, account, typ, id string, expectRev u
 			return nil, fmt.Errorf("deleting %s %s: %w", typ, id, err)
 		}
 		s.release(ctx, cur, s.uniques(account, typ, id, cur.Body))
+		if err := s.Sync(ctx); err != nil {
+			return nil, fmt.Errorf("deleting %s %s: %w", typ, id, err)
+		}
 		s.publish("deleted", cur)
 		return cur, nil
 	}

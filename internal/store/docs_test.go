@@ -312,3 +312,36 @@ func TestSIPCredential(t *testing.T) {
 		t.Fatal("disabled device found")
 	}
 }
+
+// Every acknowledged write waits for a flush of the store that began after
+// it (group commit), so it survives a power loss, not just kill -9.
+func TestWritesWaitForStoreSync(t *testing.T) {
+	st, srv := newStore(t)
+	if srv.Embedded.SyncMode() != bus.SyncGroup {
+		t.Skip("group commit not supported here")
+	}
+	ctx := context.Background()
+	acct := store.NewID()
+	step := func(name string, f func() error) {
+		t.Helper()
+		before := srv.Embedded.SyncRounds()
+		if err := f(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if srv.Embedded.SyncRounds() <= before {
+			t.Fatalf("%s returned before a store flush", name)
+		}
+	}
+	var d *store.Doc
+	step("create", func() (err error) { d, err = st.Create(ctx, device(acct, "sync1")); return err })
+	step("update", func() error {
+		_, err := st.Update(ctx, acct, store.TypeDevice, d.ID, 0, func(m map[string]any) (map[string]any, error) {
+			m["name"] = "renamed"
+			return m, nil
+		})
+		return err
+	})
+	step("set private", func() error { return st.SetPrivate(ctx, acct, store.TypeDevice, d.ID, "pvt_x", "y") })
+	step("delete", func() error { _, err := st.Delete(ctx, acct, store.TypeDevice, d.ID, 0); return err })
+	step("system value", func() error { _, err := st.CreateSystemValue(ctx, "test.key", []byte("v")); return err })
+}
