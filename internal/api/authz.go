@@ -42,6 +42,10 @@ func (s *Server) authenticate(rq *request) error {
 	if err != nil {
 		return errInvalidCredentials()
 	}
+	// A valid signature is not enough: the token's account must still exist.
+	if err := s.accountLive(rq, c.AccountID); err != nil {
+		return err
+	}
 	rq.token = tok
 	rq.p = &principal{Account: c.AccountID, Owner: c.OwnerID, PrivLevel: c.PrivLevel, Method: c.Method,
 		Master: c.AccountID == s.Master}
@@ -61,10 +65,7 @@ func (s *Server) reach(rq *request) (*store.Doc, error) {
 	}
 	acct, err := s.st.Account(rq.r.Context(), rq.account)
 	if errors.Is(err, store.ErrNotFound) {
-		if rq.p.Master {
-			return nil, errBadIdentifier(rq.account)
-		}
-		return nil, errForbidden()
+		return nil, s.missingAccount(rq)
 	}
 	if err != nil {
 		return nil, err
@@ -73,6 +74,52 @@ func (s *Server) reach(rq *request) (*store.Doc, error) {
 		return nil, errForbidden()
 	}
 	return acct, nil
+}
+
+// missingAccount answers a request for an account that does not exist:
+// 404 to the master and to the admins of a deleted account's former
+// ancestors (Kazoo's "bad identifier"), 403 to everyone else, so tokens
+// cannot probe for other tenants' IDs.
+func (s *Server) missingAccount(rq *request) error {
+	s.trees.Delete(rq.account)
+	if rq.p.Master {
+		return errBadIdentifier(rq.account)
+	}
+	tree, gone, err := s.st.DeletedAccountTree(rq.r.Context(), rq.account)
+	if err != nil {
+		return err
+	}
+	if gone && rq.p.admin() && slices.Contains(tree, rq.p.Account) {
+		return errBadIdentifier(rq.account)
+	}
+	return errForbidden()
+}
+
+// accountLive checks that a token's account still exists: 401 once it is
+// deleted, as for any other invalid credential. Live accounts are
+// remembered in the tree cache, so this costs a lookup once per account.
+func (s *Server) accountLive(rq *request, account string) error {
+	if _, ok := s.trees.Load(account); ok {
+		return nil
+	}
+	d, err := s.st.Account(rq.r.Context(), account)
+	if errors.Is(err, store.ErrNotFound) {
+		return errInvalidCredentials()
+	}
+	if err != nil {
+		return err
+	}
+	s.rememberTree(d)
+	return nil
+}
+
+func (s *Server) rememberTree(d *store.Doc) {
+	tree := store.Tree(d.Body)
+	anyTree := make([]any, len(tree))
+	for i, x := range tree {
+		anyTree[i] = x
+	}
+	s.trees.Store(d.ID, anyTree)
 }
 
 // verifyToken verifies a token, remembering verified ones until they
@@ -119,12 +166,7 @@ func (s *Server) reachTree(rq *request) error {
 	if err != nil {
 		return err
 	}
-	tree := store.Tree(d.Body)
-	anyTree := make([]any, len(tree))
-	for i, x := range tree {
-		anyTree[i] = x
-	}
-	s.trees.Store(d.ID, anyTree)
+	s.rememberTree(d)
 	return nil
 }
 

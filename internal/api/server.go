@@ -21,6 +21,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/strowger/strowger/internal/auth"
+	"github.com/strowger/strowger/internal/bus"
 	"github.com/strowger/strowger/internal/clock"
 	"github.com/strowger/strowger/internal/store"
 )
@@ -101,8 +102,12 @@ type Server struct {
 	// tokens caches verified tokens (string → *auth.Claims).
 	tokens     sync.Map
 	tokenCount atomic.Int64
-	// trees caches account ancestry (account ID → []any), immutable once created.
-	trees sync.Map
+	// trees caches account ancestry (account ID → []any), immutable once
+	// created; an entry also means "this account exists". Deletions drop
+	// entries: directly on the node that deletes, by document event on the
+	// others.
+	trees     sync.Map
+	stopWatch func()
 }
 
 // New builds the API server.
@@ -111,8 +116,30 @@ func New(cfg Config, d Deps) *Server {
 	s := &Server{Deps: d, cfg: cfg, st: d.Store, log: d.Log, clock: d.Clock, limits: map[string]*rate.Limiter{}}
 	s.mux = http.NewServeMux()
 	s.routes()
+	s.stopWatch = func() {}
+	if s.st != nil {
+		stop, err := s.st.WatchDocEvents(bus.DocEventsType(store.TypeAccount), func(ev store.DocEvent) {
+			if ev.Action == "deleted" {
+				s.forgetAccount(ev.ID)
+			}
+		})
+		if err != nil {
+			// Deletions on other nodes then reach this node's caches only
+			// through misses; deletions here still invalidate at once.
+			s.log.Error("watching account deletions", "err", err)
+		} else {
+			s.stopWatch = stop
+		}
+	}
 	return s
 }
+
+// Close stops the server's background work (its event subscription).
+func (s *Server) Close() { s.stopWatch() }
+
+// forgetAccount drops a deleted account from the caches, so neither its
+// tokens nor its ancestors' cached reads reach it any more.
+func (s *Server) forgetAccount(id string) { s.trees.Delete(id) }
 
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler { return s }

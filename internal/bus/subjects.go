@@ -45,6 +45,9 @@ func DocEvent(account, docType, id string) string {
 // DocEventsAll matches every document event of every account.
 const DocEventsAll = prefix + "docs.>"
 
+// DocEventsType matches the document events of one type in every account.
+func DocEventsType(docType string) string { return prefix + "docs.*." + docType + ".*" }
+
 // DocEventsAccount matches every document event of one account.
 func DocEventsAccount(account string) string { return prefix + "docs." + account + ".>" }
 

@@ -140,6 +140,7 @@ func (n *Node) startAPI(ctx context.Context, js jetstream.JetStream) error {
 		Store: n.st, Signer: signer, Log: n.log.With("role", "api"), Clock: n.clock, Master: master,
 		Registrations: registrations{loc: location.New(js, n.st.Buckets().Registrations, n.clock)},
 	})
+	n.stops = append(n.stops, func(context.Context) { srv.Close() })
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("api listen: %w", err)

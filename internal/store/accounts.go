@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,6 +13,38 @@ import (
 // Account reads an account document (stored under its own ID).
 func (s *Store) Account(ctx context.Context, id string) (*Doc, error) {
 	return s.Get(ctx, id, TypeAccount, id)
+}
+
+// DeletedAccountTree reports whether id names a deleted account and, if so,
+// the ancestors it had (root first).
+func (s *Store) DeletedAccountTree(ctx context.Context, id string) ([]string, bool, error) {
+	if !IsID(id) {
+		return nil, false, nil
+	}
+	e, err := s.b.Index.Get(ctx, IndexDeletedAccount(id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("reading account tombstone %s: %w", id, err)
+	}
+	var tree []string
+	if err := json.Unmarshal(e.Value(), &tree); err != nil {
+		return nil, false, fmt.Errorf("decoding account tombstone %s: %w", id, err)
+	}
+	return tree, true, nil
+}
+
+func (s *Store) writeTombstone(ctx context.Context, acct *Doc) error {
+	tree := Tree(acct.Body)
+	if tree == nil {
+		tree = []string{}
+	}
+	val, _ := json.Marshal(tree)
+	if _, err := s.b.Index.Put(ctx, IndexDeletedAccount(acct.ID), val); err != nil {
+		return fmt.Errorf("writing account tombstone %s: %w", acct.ID, err)
+	}
+	return nil
 }
 
 // Children lists the IDs of an account's direct children.

@@ -311,6 +311,13 @@ func (s *Store) Delete(ctx context.Context, account, typ, id string, expectRev u
 		if expectRev != 0 && cur.Rev != expectRev {
 			return nil, ErrConflict
 		}
+		if typ == TypeAccount {
+			// Before the account goes, so that no reader ever finds
+			// neither the account nor its tombstone.
+			if err := s.writeTombstone(ctx, cur); err != nil {
+				return nil, err
+			}
+		}
 		err = s.b.Docs.Delete(ctx, DocKey(account, typ, id), jetstream.LastRevision(cur.Rev))
 		if err != nil {
 			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || isWrongSeq(err) {
@@ -390,6 +397,30 @@ func (s *Store) publish(action string, d *Doc) {
 	if err := s.nc.Publish(bus.DocEvent(d.Account, d.Type, d.ID), ev); err != nil {
 		s.log.Warn("publishing document event", "err", err, "account_id", d.Account, "type", d.Type, "id", d.ID)
 	}
+}
+
+// WatchDocEvents calls fn, on the connection's delivery goroutine, for every
+// document event matching subject (a bus.DocEvents* filter) until stop.
+func (s *Store) WatchDocEvents(subject string, fn func(DocEvent)) (stop func(), err error) {
+	if s.nc == nil {
+		return func() {}, nil
+	}
+	sub, err := s.nc.Subscribe(subject, func(m *nats.Msg) {
+		var ev DocEvent
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			s.log.Warn("bad document event", "subject", m.Subject, "err", err)
+			return
+		}
+		fn(ev)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watching %s: %w", subject, err)
+	}
+	if err := s.nc.Flush(); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("watching %s: %w", subject, err)
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
 }
 
 func (s *Store) uniques(account, typ, id string, body map[string]any) []Unique {

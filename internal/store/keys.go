@@ -59,6 +59,7 @@ func AccountFilter(account string) string { return account + ".>" }
 //	apikey.<sha256-hex-of-key>              API key → account
 //	child.<parent>.<child>                  account tree edge (value: empty)
 //	acctname.<name-token>.<account>         account name (lowercased) → account, not unique
+//	gone.<account>                          deleted account's tombstone (value: JSON pvt_tree)
 func IndexRealm(realm string) string { return "realm." + bus.Token(realm) }
 
 // IndexSIPUser is the key of a device's SIP username within an account.
@@ -108,6 +109,10 @@ func IndexAccountName(name, account string) string {
 
 // IndexAccountNameFilter matches every account with the given name.
 func IndexAccountNameFilter(name string) string { return "acctname." + bus.Token(name) + ".*" }
+
+// IndexDeletedAccount is the tombstone of a deleted account: its ancestors,
+// so its former parents can be told "gone" (404) rather than "forbidden".
+func IndexDeletedAccount(account string) string { return "gone." + account }
 
 // System keys (bucket BucketSystem).
 const (
