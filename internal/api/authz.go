@@ -23,16 +23,31 @@ type principal struct {
 // admin users do; plain users reach only their own things).
 func (p *principal) admin() bool { return p.PrivLevel != auth.PrivUser }
 
-// authenticate reads the token (X-Auth-Token header, or the auth_token
-// query parameter used for media links) and sets rq.p.
+// authenticate reads the credentials and sets rq.p: a token in the
+// X-Auth-Token header, the auth_token query parameter (media links) or an
+// "Authorization: Bearer" header; or Kazoo's HTTP Basic credentials
+// (basicauth.go).
 func (s *Server) authenticate(rq *request) error {
 	tok := rq.r.Header.Get("X-Auth-Token")
 	if tok == "" {
 		tok = rq.r.URL.Query().Get("auth_token")
 	}
 	if tok == "" {
-		if a := rq.r.Header.Get("Authorization"); strings.HasPrefix(a, "Bearer ") {
-			tok = strings.TrimPrefix(a, "Bearer ")
+		a := rq.r.Header.Get("Authorization")
+		scheme, rest, _ := strings.Cut(a, " ")
+		switch {
+		case strings.EqualFold(scheme, "Bearer"):
+			tok = strings.TrimSpace(rest)
+		case strings.EqualFold(scheme, "Basic"):
+			p, err := s.basicAuth(rq, rest)
+			if err != nil {
+				return err
+			}
+			if err := s.accountLive(rq, p.Account); err != nil {
+				return err
+			}
+			rq.p = p
+			return nil
 		}
 	}
 	if tok == "" {

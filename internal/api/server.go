@@ -102,6 +102,9 @@ type Server struct {
 	// tokens caches verified tokens (string → *auth.Claims).
 	tokens     sync.Map
 	tokenCount atomic.Int64
+	// basic caches verified HTTP Basic credentials (sha256 → basicEntry).
+	basic      sync.Map
+	basicCount atomic.Int64
 	// trees caches account ancestry (account ID → []any), immutable once
 	// created; an entry also means "this account exists". Deletions drop
 	// entries: directly on the node that deletes, by document event on the

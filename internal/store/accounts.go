@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -103,6 +105,29 @@ func (s *Store) AccountsByName(ctx context.Context, name string) ([]string, erro
 	for _, k := range keys {
 		out = append(out, k[strings.LastIndexByte(k, '.')+1:])
 	}
+	return out, nil
+}
+
+// AccountsByPhoneNumber lists the accounts that route a phone number in
+// one of their callflows (several accounts may, in theory, list the same
+// number; callers bound how many they try).
+func (s *Store) AccountsByPhoneNumber(ctx context.Context, number string) ([]string, error) {
+	digits, ok := PhoneDigits(number)
+	if !ok {
+		return nil, nil
+	}
+	keys, err := s.IndexKeys(ctx, IndexDIDFilter(digits))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, k := range keys {
+		parts := strings.Split(k, ".")
+		if len(parts) == 4 && !slices.Contains(out, parts[2]) {
+			out = append(out, parts[2])
+		}
+	}
+	sort.Strings(out)
 	return out, nil
 }
 
