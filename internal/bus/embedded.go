@@ -243,10 +243,12 @@ func (e *Embedded) ClientURL() string {
 // Shutdown stops the server and waits for it to finish. Writes still
 // waiting for a sync get one last flush first.
 func (e *Embedded) Shutdown() {
+	// Flush for the writers already waiting and answer them; requests
+	// arriving after that are answered with ErrSyncClosed.
+	e.stopSyncer()
 	if e.syncNC != nil {
 		e.syncNC.Close()
 	}
-	e.stopSyncer()
 	e.srv.Shutdown()
 	e.srv.WaitForShutdown()
 }
