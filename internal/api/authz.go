@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -51,6 +52,9 @@ func (s *Server) authenticate(rq *request) error {
 		}
 	}
 	if tok == "" {
+		tok = s.envelopeToken(rq)
+	}
+	if tok == "" {
 		return errInvalidCredentials()
 	}
 	c, err := s.verifyToken(tok)
@@ -89,6 +93,31 @@ func (s *Server) reach(rq *request) (*store.Doc, error) {
 		return nil, errForbidden()
 	}
 	return acct, nil
+}
+
+// envelopeToken reads the auth_token of a JSON request envelope, Kazoo's
+// last place for a token. Uploads (audio, base64 media) are not JSON
+// envelopes and are not read here.
+func (s *Server) envelopeToken(rq *request) string {
+	if rq.r.Body == nil || rq.r.Body == http.NoBody {
+		return ""
+	}
+	switch ct, _, _ := strings.Cut(rq.r.Header.Get("Content-Type"), ";"); strings.TrimSpace(strings.ToLower(ct)) {
+	case "", "application/json", "application/x-www-form-urlencoded":
+	default:
+		return ""
+	}
+	body, err := rq.readBody(s.cfg.MaxBodyBytes)
+	if err != nil {
+		return "" // the handler reports the body's error, after 401
+	}
+	var env struct {
+		AuthToken string `json:"auth_token"`
+	}
+	if json.Unmarshal(body, &env) != nil {
+		return ""
+	}
+	return env.AuthToken
 }
 
 // missingAccount answers a request for an account that does not exist:

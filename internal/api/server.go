@@ -7,9 +7,12 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -170,9 +173,44 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.Method = strings.ToUpper(v)
 		} else if v := r.Header.Get("X-HTTP-Method-Override"); v != "" {
 			r.Method = strings.ToUpper(v)
+		} else if v := s.envelopeVerb(r); v != "" {
+			r.Method = strings.ToUpper(v)
 		}
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// envelopeVerb reads the "verb" of a POSTed JSON envelope (Kazoo's
+// {"verb":"PUT","data":…}) and puts the body back for the handler. Bodies
+// over the size limit are left for the handler to refuse.
+func (s *Server) envelopeVerb(r *http.Request) string {
+	if r.Body == nil || r.Body == http.NoBody {
+		return ""
+	}
+	switch ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); strings.TrimSpace(strings.ToLower(ct)) {
+	case "", "application/json", "application/x-www-form-urlencoded":
+	default:
+		return ""
+	}
+	head, err := io.ReadAll(io.LimitReader(r.Body, s.cfg.MaxBodyBytes+1))
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+	if err != nil || int64(len(head)) > s.cfg.MaxBodyBytes {
+		return ""
+	}
+	var env struct {
+		Verb string `json:"verb"`
+	}
+	if json.Unmarshal(head, &env) != nil {
+		return ""
+	}
+	switch v := strings.ToUpper(env.Verb); v {
+	case http.MethodPut, http.MethodDelete, http.MethodPatch:
+		return v
+	}
+	return ""
 }
 
 // handle registers an endpoint. verbs maps HTTP methods to handlers; other
