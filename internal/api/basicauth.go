@@ -35,21 +35,9 @@ type basicEntry struct {
 // request re-reads the user to check that the credential still matches and
 // the user is enabled.
 func (s *Server) basicAuth(rq *request, header string) (*principal, error) {
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(header))
-	if err != nil {
+	acct, digest, field, ok := parseBasic(header)
+	if !ok {
 		return nil, errInvalidCredentials()
-	}
-	acct, digest, ok := strings.Cut(string(raw), ":")
-	digest = strings.ToLower(digest)
-	if !ok || !store.IsID(acct) || (len(digest) != 32 && len(digest) != 40) {
-		return nil, errInvalidCredentials()
-	}
-	if _, err := hex.DecodeString(digest); err != nil {
-		return nil, errInvalidCredentials()
-	}
-	field := "pvt_md5_auth"
-	if len(digest) == 40 {
-		field = "pvt_sha1_auth"
 	}
 	ctx := rq.r.Context()
 	sum := sha256.Sum256([]byte(acct + ":" + digest))
@@ -85,6 +73,29 @@ func (s *Server) basicAuth(rq *request, header string) (*principal, error) {
 	}
 	s.basic.Store(key, basicEntry{account: acct, user: u.ID, field: field, hash: hash})
 	return s.basicPrincipal(acct, u)
+}
+
+// parseBasic decodes the credentials of a Basic Authorization header (the
+// part after "Basic "): the account ID, the lowercased hex digest, and the
+// user field that stores its slow hash.
+func parseBasic(header string) (acct, digest, field string, ok bool) {
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(header))
+	if err != nil {
+		return "", "", "", false
+	}
+	acct, digest, ok = strings.Cut(string(raw), ":")
+	digest = strings.ToLower(digest)
+	if !ok || !store.IsID(acct) || (len(digest) != 32 && len(digest) != 40) {
+		return "", "", "", false
+	}
+	if _, err := hex.DecodeString(digest); err != nil {
+		return "", "", "", false
+	}
+	field = "pvt_md5_auth"
+	if len(digest) == 40 {
+		field = "pvt_sha1_auth"
+	}
+	return acct, digest, field, true
 }
 
 func (s *Server) basicPrincipal(acct string, u *store.Doc) (*principal, error) {
