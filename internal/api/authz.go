@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/strowger/strowger/internal/auth"
 	"github.com/strowger/strowger/internal/store"
@@ -143,7 +144,7 @@ func (s *Server) missingAccount(rq *request) error {
 // deleted, as for any other invalid credential. Live accounts are
 // remembered in the tree cache, so this costs a lookup once per account.
 func (s *Server) accountLive(rq *request, account string) error {
-	if _, ok := s.trees.Load(account); ok {
+	if _, ok := s.cachedTree(account); ok {
 		return nil
 	}
 	d, err := s.st.Account(rq.r.Context(), account)
@@ -163,7 +164,32 @@ func (s *Server) rememberTree(d *store.Doc) {
 	for i, x := range tree {
 		anyTree[i] = x
 	}
-	s.trees.Store(d.ID, anyTree)
+	s.trees.Store(d.ID, &treeEntry{tree: anyTree, at: s.clock.Now()})
+}
+
+// treeEntry is a cached account ancestry and when it was read.
+type treeEntry struct {
+	tree []any
+	at   time.Time
+}
+
+// treeTTL bounds how long a cached account is trusted without a read: a
+// node that missed a deletion event (a reconnect) stops honouring the
+// deleted account's tokens and cached reads within this time.
+const treeTTL = time.Minute
+
+// cachedTree returns an account's cached ancestry while it is fresh.
+func (s *Server) cachedTree(account string) ([]any, bool) {
+	v, ok := s.trees.Load(account)
+	if !ok {
+		return nil, false
+	}
+	e := v.(*treeEntry)
+	if s.clock.Now().Sub(e.at) >= treeTTL {
+		s.trees.CompareAndDelete(account, v)
+		return nil, false
+	}
+	return e.tree, true
 }
 
 // verifyToken verifies a token, remembering verified ones until they
@@ -199,7 +225,7 @@ const maxCachedTokens = 100000
 // memory; writes always load the account, so that no node writes into an
 // account another node has deleted.
 func (s *Server) reachTree(rq *request) error {
-	if v, ok := s.trees.Load(rq.account); ok && rq.r.Method == http.MethodGet {
+	if v, ok := s.cachedTree(rq.account); ok && rq.r.Method == http.MethodGet {
 		d := &store.Doc{ID: rq.account, Body: map[string]any{"pvt_tree": v}}
 		if !s.canReach(rq.p, d) {
 			return errForbidden()

@@ -18,6 +18,12 @@ import (
 // second API node of the cluster would, with caches of its own.
 func (e *env) secondNode(t *testing.T) *env {
 	t.Helper()
+	n, _ := e.secondNodeServer(t)
+	return n
+}
+
+func (e *env) secondNodeServer(t *testing.T) (*env, *api.Server) {
+	t.Helper()
 	signer, err := auth.NewSigner(context.Background(), e.st, store.SystemSigningKey, time.Hour, e.clock)
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +33,7 @@ func (e *env) secondNode(t *testing.T) *env {
 	t.Cleanup(a.Close)
 	hs := httptest.NewServer(a.Handler())
 	t.Cleanup(hs.Close)
-	return &env{bus: e.bus, st: e.st, clock: e.clock, url: hs.URL, master: e.master, masterKey: e.masterKey, masterTok: e.masterTok}
+	return &env{bus: e.bus, st: e.st, clock: e.clock, url: hs.URL, master: e.master, masterKey: e.masterKey, masterTok: e.masterTok}, a
 }
 
 // Deleting a sub-account ends its access at once, although tokens are
@@ -90,4 +96,25 @@ func TestDeletedAccountLosesAccess(t *testing.T) {
 	// A brand-new token for a deleted account cannot be had either.
 	r := e.call(t, http.MethodPut, "/v2/api_auth", "", map[string]any{"api_key": "0000000000000000000000000000000000000000000000000000000000000000"})
 	wantErr(t, r, http.StatusUnauthorized, "invalid credentials")
+}
+
+// A node that misses the deletion event (here: its subscription is gone,
+// as across a reconnect) trusts its cached account for at most a minute.
+func TestMissedDeletionEventExpires(t *testing.T) {
+	e := newEnv(t)
+	other, otherAPI := e.secondNodeServer(t)
+	acct := e.newAccount(t, e.masterTok, e.master, "missed")
+	tok := e.accountToken(t, acct)
+	dev := e.call(t, http.MethodPut, "/v2/accounts/"+acct+"/devices", tok, map[string]any{"name": "d"})
+	want(t, dev, http.StatusCreated)
+	path := "/v2/accounts/" + acct + "/devices"
+	want(t, other.call(t, http.MethodGet, path, tok, nil), http.StatusOK)
+	otherAPI.Close()
+	want(t, e.call(t, http.MethodDelete, "/v2/accounts/"+acct, e.masterTok, nil), http.StatusOK)
+	wantErr(t, e.call(t, http.MethodGet, path, tok, nil), http.StatusUnauthorized, "invalid credentials")
+	// The deaf node still serves its cache (the list is empty: the
+	// documents are gone) until the entry ages out.
+	want(t, other.call(t, http.MethodGet, path, tok, nil), http.StatusOK)
+	e.clock.Advance(time.Minute)
+	wantErr(t, other.call(t, http.MethodGet, path, tok, nil), http.StatusUnauthorized, "invalid credentials")
 }

@@ -108,10 +108,11 @@ type Server struct {
 	// basic caches verified HTTP Basic credentials (sha256 → basicEntry).
 	basic      sync.Map
 	basicCount atomic.Int64
-	// trees caches account ancestry (account ID → []any), immutable once
-	// created; an entry also means "this account exists". Deletions drop
-	// entries: directly on the node that deletes, by document event on the
-	// others.
+	// trees caches account ancestry (account ID → *treeEntry), immutable
+	// once created; a fresh entry also means "this account exists".
+	// Deletions drop entries: directly on the node that deletes, by
+	// document event on the others, and entries age out after treeTTL in
+	// case an event was missed.
 	trees     sync.Map
 	stopWatch func()
 }
