@@ -9,6 +9,10 @@
 // detects that the named document no longer holds the value and takes the key
 // over with a compare-and-set, so crashes never block a value for good.
 //
+// Create, Update and Delete return only once the document and its index
+// claims are on stable storage (Sync: one group-commit flush shared by all
+// concurrent writers), and publish their document event after that.
+//
 // Any role may import store; it imports only bus, clock and validation.
 package store
 
