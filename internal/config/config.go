@@ -39,8 +39,11 @@ type Config struct {
 	Demo         bool
 	LogLevel     string
 	NodeName     string
-	// FsyncInterval is 0 for fsync on every write ("--fsync always"), else
-	// the interval of "--fsync 100ms".
+	// Fsync is "always" (acknowledged writes are on disk: group commit),
+	// "per-write" (JetStream fsyncs each message) or "interval" (every
+	// FsyncInterval, as "--fsync 100ms" sets it).
+	Fsync string
+	// FsyncInterval is the period of Fsync "interval".
 	FsyncInterval time.Duration
 	// RTPIP is the media role's RTP address (SDP and sockets); RTPPortLow
 	// and RTPPortHigh its UDP range (--rtp-ports LOW-HIGH); RTPTimeout ends
@@ -69,7 +72,7 @@ func Parse(name string, args []string, env []string) (*Config, error) {
 	fs.BoolVar(&c.Demo, "demo", false, "create a demo account with users, phones, extensions and a voicemail box")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.NodeName, "node-name", "", "this node's name (default: host name and API port)")
-	fs.StringVar(&fsync, "fsync", "always", "embedded JetStream disk sync: 'always' (every write) or an interval such as 100ms")
+	fs.StringVar(&fsync, "fsync", "always", "embedded JetStream disk sync: 'always' (acknowledged writes are on disk, flushed in groups), 'per-write' (one fsync per message) or an interval such as 100ms")
 	fs.StringVar(&rtpIP, "rtp-ip", "127.0.0.1", "media role: IP address for RTP, announced in SDP")
 	fs.StringVar(&rtpPorts, "rtp-ports", "16384-32767", "media role: UDP port range LOW-HIGH for RTP/RTCP")
 	fs.DurationVar(&c.RTPTimeout, "rtp-timeout", 60*time.Second, "media role: end a call whose RTP stopped this long")
@@ -87,12 +90,15 @@ func Parse(name string, args []string, env []string) (*Config, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if fsync != "always" {
+	switch fsync {
+	case "always", "per-write":
+		c.Fsync = fsync
+	default:
 		d, err := time.ParseDuration(fsync)
 		if err != nil || d <= 0 || d > time.Minute {
-			return nil, fmt.Errorf("--fsync %q: want 'always' or an interval up to 1m", fsync)
+			return nil, fmt.Errorf("--fsync %q: want 'always', 'per-write' or an interval up to 1m", fsync)
 		}
-		c.FsyncInterval = d
+		c.Fsync, c.FsyncInterval = "interval", d
 	}
 	if err := c.parseRTP(rtpIP, rtpPorts); err != nil {
 		return nil, err

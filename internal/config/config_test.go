@@ -36,6 +36,9 @@ func TestBadConfigs(t *testing.T) {
 		"rtp ports low":    {"--rtp-ports", "80-2000"},
 		"rtp ports form":   {"--rtp-ports", "20000"},
 		"rtp timeout tiny": {"--rtp-timeout", "10ms"},
+		"bad fsync":        {"--fsync", "sometimes"},
+		"fsync too slow":   {"--fsync", "2m"},
+		"fsync negative":   {"--fsync", "-1s"},
 	} {
 		if _, err := Parse("serve", args, nil); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -74,5 +77,24 @@ func TestMediaOnlyNodeNamesDiffer(t *testing.T) {
 	}
 	if a.NodeName == b.NodeName {
 		t.Fatalf("two media processes share the node name %q", a.NodeName)
+	}
+}
+
+func TestFsyncModes(t *testing.T) {
+	for arg, want := range map[string]string{"": "always", "always": "always", "per-write": "per-write", "100ms": "interval"} {
+		var args []string
+		if arg != "" {
+			args = []string{"--fsync", arg}
+		}
+		c, err := Parse("serve", args, nil)
+		if err != nil {
+			t.Fatalf("--fsync %q: %v", arg, err)
+		}
+		if c.Fsync != want {
+			t.Errorf("--fsync %q: mode %q, want %q", arg, c.Fsync, want)
+		}
+		if want == "interval" && c.FsyncInterval.Milliseconds() != 100 {
+			t.Errorf("--fsync %q: interval %v", arg, c.FsyncInterval)
+		}
 	}
 }
