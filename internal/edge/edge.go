@@ -274,7 +274,12 @@ func (e *Edge) Start(ctx context.Context) error {
 		e.advHost = h
 		e.advPort, _ = strconv.Atoi(p)
 	}
+	if err := e.loc.StartMirror(ctx); err != nil {
+		e.closeSockets()
+		return fmt.Errorf("edge: %w", err)
+	}
 	if err := e.startBus(ctx); err != nil {
+		e.loc.StopMirror()
 		e.closeSockets()
 		return err
 	}
@@ -314,6 +319,7 @@ func (e *Edge) Stop(ctx context.Context) {
 		case <-ctx.Done():
 			e.log.Warn("edge stop: goroutines still running at deadline")
 		}
+		e.loc.StopMirror()
 	})
 }
 
@@ -340,6 +346,7 @@ func (e *Edge) janitor() {
 			e.tx.sweep()
 			e.fwd.sweep()
 			e.guard.sweep()
+			e.loc.Sweep()
 			t.Reset(time.Second)
 		}
 	}
