@@ -96,6 +96,9 @@ type Config struct {
 	TxLinger time.Duration
 	// Workers bounds requests handled at once. Default 1024.
 	Workers int
+	// CredentialCache bounds the SIP credentials (found or not) kept in
+	// memory. Default 100,000.
+	CredentialCache int
 }
 
 func (c *Config) setDefaults() {
@@ -150,6 +153,9 @@ func (c *Config) setDefaults() {
 	if c.Workers == 0 {
 		c.Workers = 1024
 	}
+	if c.CredentialCache == 0 {
+		c.CredentialCache = 100_000
+	}
 }
 
 // Deps are the edge's collaborators.
@@ -167,7 +173,8 @@ type Edge struct {
 	cfg   Config
 	log   *slog.Logger
 	clk   clock.Clock
-	dir   Directory
+	dir   Directory // creds, the cached directory
+	creds *credCache
 	nc    *nats.Conn
 	b     *store.Buckets
 	loc   *location.Store
@@ -221,7 +228,6 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 		cfg:   cfg,
 		log:   deps.Logger.With("role", "edge", "node", cfg.NodeID),
 		clk:   deps.Clock,
-		dir:   deps.Directory,
 		nc:    deps.Conn,
 		b:     deps.Buckets,
 		loc:   location.New(deps.JS, deps.Buckets.Registrations, deps.Clock),
@@ -233,6 +239,9 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 		sem:   make(chan struct{}, cfg.Workers),
 		conns: make(map[netip.AddrPort]*tcpConn),
 	}
+	e.creds = newCredCache(deps.Directory, deps.Clock, cfg.CredentialCache,
+		func() uint64 { return deps.Conn.Stats().Reconnects })
+	e.dir = e.creds
 	var rb [16]byte
 	_, _ = rand.Read(rb[:])
 	e.dummyPassword = hex.EncodeToString(rb[:])
