@@ -18,6 +18,10 @@ func TestDefaultsEnvAndFlags(t *testing.T) {
 	if c.HTTPAddr != "127.0.0.1:9001" || c.DataDir != "/tmp/x" || !c.Demo {
 		t.Fatalf("env/flag precedence: %+v", c)
 	}
+	c, err = Parse("serve", nil, []string{"STROWGER_SIP_ALLOW=192.0.2.0/24, 127.0.0.1/32"})
+	if err != nil || len(c.SIPAllow) != 2 || c.SIPAllow[1] != "127.0.0.1/32" {
+		t.Fatalf("sip-allow: %v %+v", err, c)
+	}
 }
 
 func TestBadConfigs(t *testing.T) {
@@ -30,6 +34,7 @@ func TestBadConfigs(t *testing.T) {
 		"bad log level":    {"--log-level", "loud"},
 		"stray argument":   {"extra"},
 		"unknown flag":     {"--frobnicate"},
+		"bad sip-allow":    {"--sip-allow", "10.0.0.0/8,nonsense"},
 	} {
 		if _, err := Parse("serve", args, nil); err == nil {
 			t.Errorf("%s: accepted", name)
