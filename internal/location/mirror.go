@@ -82,6 +82,18 @@ func (m *mirror) apply(key string, rev uint64, b Binding, del bool) {
 	ids[id] = mirrorEntry{b: b, rev: rev}
 }
 
+// has reports whether the mirror holds key at rev or newer.
+func (m *mirror) has(key string, rev uint64) bool {
+	aor, id, ok := splitKey(key)
+	if !ok {
+		return false
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	e, ok := m.aors[aor][id]
+	return ok && e.rev >= rev
+}
+
 // lookup returns the bindings of one AOR live at now.
 func (m *mirror) lookup(aor string, now time.Time) []Binding {
 	m.mu.RLock()
@@ -202,6 +214,14 @@ func (s *Store) runMirror(ctx context.Context, m *mirror, w jetstream.KeyWatcher
 			}
 			if e == nil {
 				readyOnce.Do(func() { close(m.ready) })
+				continue
+			}
+			if m.has(e.Key(), e.Revision()) {
+				// Our own write, applied when it was acknowledged: skip
+				// decoding it again.
+				m.mu.Lock()
+				m.seen = max(m.seen, e.Revision())
+				m.mu.Unlock()
 				continue
 			}
 			var b Binding
