@@ -40,8 +40,13 @@ type mirror struct {
 	done   chan struct{}
 }
 
+// mirrorEntry is one key's state. Values from the watch are kept raw and
+// decoded on first lookup: most are this node's own writes, which the
+// Store applies decoded when acknowledged, and decoding them all again
+// showed in profiles.
 type mirrorEntry struct {
-	b   Binding // zero when deleted
+	b   *Binding // nil while raw or deleted
+	raw []byte
 	rev uint64
 	del bool
 }
@@ -56,15 +61,16 @@ func splitKey(key string) (aor, id string, ok bool) {
 	return key[:i], key[i+1:], true
 }
 
-// apply records a put (del=false) or a deletion at rev unless the mirror
-// already holds a newer state of the key. Caller holds m.mu.
-func (m *mirror) apply(key string, rev uint64, b Binding, del bool) {
+// apply records a put (b or raw set) or a deletion at rev unless the
+// mirror already holds a newer state of the key, or the same revision
+// decoded. Caller holds m.mu.
+func (m *mirror) apply(key string, rev uint64, b *Binding, raw []byte, del bool) {
 	aor, id, ok := splitKey(key)
 	if !ok {
 		return
 	}
 	ids := m.aors[aor]
-	if old, ok := ids[id]; ok && old.rev >= rev {
+	if old, ok := ids[id]; ok && (old.rev > rev || old.rev == rev && (old.del || old.b != nil)) {
 		return
 	} else if ok && old.del {
 		m.tombs--
@@ -78,8 +84,10 @@ func (m *mirror) apply(key string, rev uint64, b Binding, del bool) {
 		m.tombs++
 		return
 	}
-	b.Revision = rev
-	ids[id] = mirrorEntry{b: b, rev: rev}
+	if b != nil {
+		b.Revision = rev
+	}
+	ids[id] = mirrorEntry{b: b, raw: raw, rev: rev}
 }
 
 // has reports whether the mirror holds key at rev or newer.
@@ -94,18 +102,44 @@ func (m *mirror) has(key string, rev uint64) bool {
 	return ok && e.rev >= rev
 }
 
-// lookup returns the bindings of one AOR live at now.
+// lookup returns the bindings of one AOR live at now, decoding raw
+// entries on the way (a corrupt value reads as absent, like scanAll).
 func (m *mirror) lookup(aor string, now time.Time) []Binding {
 	m.mu.RLock()
-	defer m.mu.RUnlock()
 	ids := m.aors[aor]
-	if len(ids) == 0 {
-		return nil
-	}
+	raw := false
 	out := make([]Binding, 0, len(ids))
 	for _, e := range ids {
-		if !e.del && e.b.Live(now) {
-			out = append(out, e.b)
+		switch {
+		case e.del:
+		case e.b == nil:
+			raw = true
+		case e.b.Live(now):
+			out = append(out, *e.b)
+		}
+	}
+	m.mu.RUnlock()
+	if !raw {
+		return out
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out = out[:0]
+	for id, e := range m.aors[aor] {
+		if e.del {
+			continue
+		}
+		if e.b == nil {
+			b := new(Binding)
+			if json.Unmarshal(e.raw, b) != nil {
+				continue
+			}
+			b.Revision = e.rev
+			e.b, e.raw = b, nil
+			m.aors[aor][id] = e
+		}
+		if e.b.Live(now) {
+			out = append(out, *e.b)
 		}
 	}
 	return out
@@ -135,7 +169,7 @@ func (m *mirror) sweep(now time.Time) {
 			case e.del && e.rev <= m.seen:
 				delete(ids, id)
 				m.tombs--
-			case !e.del && e.b.ExpiresAt < limit:
+			case e.b != nil && e.b.ExpiresAt < limit:
 				delete(ids, id)
 			}
 		}
@@ -216,22 +250,13 @@ func (s *Store) runMirror(ctx context.Context, m *mirror, w jetstream.KeyWatcher
 				readyOnce.Do(func() { close(m.ready) })
 				continue
 			}
-			if m.has(e.Key(), e.Revision()) {
-				// Our own write, applied when it was acknowledged: skip
-				// decoding it again.
-				m.mu.Lock()
-				m.seen = max(m.seen, e.Revision())
-				m.mu.Unlock()
-				continue
-			}
-			var b Binding
 			del := e.Operation() != jetstream.KeyValuePut
-			if !del && json.Unmarshal(e.Value(), &b) != nil {
-				// A foreign or corrupt value reads as absent, like scanAll.
-				del = true
+			var raw []byte
+			if !del {
+				raw = e.Value()
 			}
 			m.mu.Lock()
-			m.apply(e.Key(), e.Revision(), b, del)
+			m.apply(e.Key(), e.Revision(), nil, raw, del)
 			if e.Revision() > m.seen {
 				m.seen = e.Revision()
 			}
@@ -246,6 +271,6 @@ func (s *Store) noteWrite(key string, rev uint64, b Binding, del bool) {
 		return
 	}
 	s.mir.mu.Lock()
-	s.mir.apply(key, rev, b, del)
+	s.mir.apply(key, rev, &b, nil, del)
 	s.mir.mu.Unlock()
 }
