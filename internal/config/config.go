@@ -44,6 +44,12 @@ type Config struct {
 	// SIPAllow lists the CIDRs (carriers, monitors, load generators) the
 	// SIP edge never bans nor rate limits ("--sip-allow").
 	SIPAllow []string
+	// SIPMinExpires is the shortest registration the edge accepts, in
+	// seconds ("--sip-min-expires"; 423 below it).
+	SIPMinExpires int
+	// SIPDigest lists the digest algorithms the edge offers, in order
+	// ("--sip-digest"): MD5 and/or SHA-256.
+	SIPDigest []string
 }
 
 // Has reports whether the process runs a role.
@@ -54,7 +60,7 @@ func (c *Config) Has(role string) bool { return slices.Contains(c.Roles, role) }
 func Parse(name string, args []string, env []string) (*Config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	c := &Config{}
-	var roles, fsync, sipAllow string
+	var roles, fsync, sipAllow, sipDigest string
 	fs.StringVar(&c.DataDir, "data", "./data", "data folder (JetStream store, master key)")
 	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8000", "REST API listen address")
 	fs.StringVar(&c.SIPAddr, "sip", "127.0.0.1:5060", "SIP edge listen address (UDP and TCP)")
@@ -66,6 +72,8 @@ func Parse(name string, args []string, env []string) (*Config, error) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.NodeName, "node-name", "", "this node's name (default: host name and API port)")
 	fs.StringVar(&sipAllow, "sip-allow", "", "comma-separated CIDRs the SIP edge never bans nor rate limits (carriers, monitors)")
+	fs.IntVar(&c.SIPMinExpires, "sip-min-expires", 60, "shortest SIP registration accepted, in seconds (shorter ones get 423)")
+	fs.StringVar(&sipDigest, "sip-digest", "MD5", "digest algorithms the SIP edge offers, in order: MD5 and/or SHA-256 (some phones fail when offered one they lack)")
 	fs.StringVar(&fsync, "fsync", "always", "embedded JetStream disk sync: 'always' (every write) or an interval such as 100ms")
 	// Environment first, so that flags given on the command line win.
 	envArgs, err := fromEnv(fs, env)
@@ -97,6 +105,16 @@ func Parse(name string, args []string, env []string) (*Config, error) {
 		}
 		c.SIPAllow = append(c.SIPAllow, p)
 	}
+	for _, a := range strings.Split(sipDigest, ",") {
+		switch a = strings.ToUpper(strings.TrimSpace(a)); a {
+		case "MD5", "SHA-256":
+			if !slices.Contains(c.SIPDigest, a) {
+				c.SIPDigest = append(c.SIPDigest, a)
+			}
+		default:
+			return nil, fmt.Errorf("--sip-digest %q: want MD5 and/or SHA-256", a)
+		}
+	}
 	c.Roles = nil
 	for _, r := range strings.Split(roles, ",") {
 		r = strings.TrimSpace(r)
@@ -127,6 +145,9 @@ func (c *Config) check() error {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return fmt.Errorf("%s %q: %w", name, addr, err)
 		}
+	}
+	if c.SIPMinExpires < 1 || c.SIPMinExpires > 3600 {
+		return fmt.Errorf("--sip-min-expires %d: want 1 to 3600 seconds", c.SIPMinExpires)
 	}
 	if c.MasterAPIKey != "" && len(c.MasterAPIKey) < 32 {
 		return errors.New("--master-api-key must be at least 32 characters")

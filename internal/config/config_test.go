@@ -22,6 +22,13 @@ func TestDefaultsEnvAndFlags(t *testing.T) {
 	if err != nil || len(c.SIPAllow) != 2 || c.SIPAllow[1] != "127.0.0.1/32" {
 		t.Fatalf("sip-allow: %v %+v", err, c)
 	}
+	if len(c.SIPDigest) != 1 || c.SIPDigest[0] != "MD5" {
+		t.Fatalf("default digest: %v", c.SIPDigest)
+	}
+	c, err = Parse("serve", []string{"--sip-digest", "sha-256, md5"}, nil)
+	if err != nil || len(c.SIPDigest) != 2 || c.SIPDigest[0] != "SHA-256" {
+		t.Fatalf("sip-digest: %v %+v", err, c)
+	}
 }
 
 func TestBadConfigs(t *testing.T) {
@@ -35,6 +42,8 @@ func TestBadConfigs(t *testing.T) {
 		"stray argument":   {"extra"},
 		"unknown flag":     {"--frobnicate"},
 		"bad sip-allow":    {"--sip-allow", "10.0.0.0/8,nonsense"},
+		"zero min expires": {"--sip-min-expires", "0"},
+		"bad digest":       {"--sip-digest", "MD5,SHA-1"},
 	} {
 		if _, err := Parse("serve", args, nil); err == nil {
 			t.Errorf("%s: accepted", name)

@@ -60,8 +60,12 @@ type Config struct {
 	NonceSecret []byte
 	// NonceTTL is how long a nonce may be used. Default 5 minutes.
 	NonceTTL time.Duration
-	// Algorithms offered in challenges, in order. Default MD5, SHA-256
-	// (MD5 first: many phones take the first challenge only).
+	// Algorithms offered in challenges, in order. Default MD5 only: phones
+	// built on libre (baresip and others) give up on a challenge set that
+	// contains any algorithm they do not know, and MD5 is what every phone
+	// has. Offer SHA-256 too (after MD5: many phones take the first
+	// challenge only) where the phones are known to cope. Credentials with
+	// either algorithm are accepted whatever was offered.
 	Algorithms []string
 	// MinExpires, DefaultExpires and MaxExpires bound registrations in
 	// seconds. Defaults 60, 3600, 7200.
@@ -109,7 +113,7 @@ func (c *Config) setDefaults() {
 		c.NonceTTL = 5 * time.Minute
 	}
 	if len(c.Algorithms) == 0 {
-		c.Algorithms = []string{sipauth.MD5, sipauth.SHA256}
+		c.Algorithms = []string{sipauth.MD5}
 	}
 	if c.MinExpires == 0 {
 		c.MinExpires = 60

@@ -220,6 +220,7 @@ func TestAuthFailures(t *testing.T) {
 		}
 	})
 	t.Run("sha-256", func(t *testing.T) {
+		en := newEnv(t, func(c *Config) { c.Algorithms = []string{sipauth.MD5, sipauth.SHA256} })
 		u := en.udpUA()
 		u.send(u.register(regOpts{user: "alice"}))
 		r := u.resp()
