@@ -121,3 +121,40 @@ func FuzzParseCredentials(f *testing.F) {
 		_, _ = ParseCredentials(s)
 	})
 }
+
+// TestReplayMemoryIsForgottenAndBounded: nonce counts are remembered until
+// the nonce expires, whole generations are then dropped, and the memory
+// never grows past its bound (new nonces are then answered as stale).
+func TestReplayMemoryIsForgottenAndBounded(t *testing.T) {
+	n, clk := newTestNonces(t)
+	n.maxTracked = 5
+	for i := range 5 {
+		if err := n.Verify(answer(t, n, MD5, "a.test", "u", "pw", 1), "REGISTER", "a.test", "pw"); err != nil {
+			t.Fatalf("nonce %d: %v", i, err)
+		}
+	}
+	if err := n.Verify(answer(t, n, MD5, "a.test", "u", "pw", 1), "REGISTER", "a.test", "pw"); !errors.Is(err, ErrStale) {
+		t.Fatalf("past the bound: %v, want ErrStale", err)
+	}
+	c := answer(t, n, MD5, "a.test", "u", "pw", 1)
+	// Every remembered nonce expires (ttl 30 s) and its generation goes.
+	clk.Advance(31*time.Second + n.gen)
+	if err := n.Verify(c, "REGISTER", "a.test", "pw"); !errors.Is(err, ErrStale) {
+		t.Fatalf("expired nonce: %v", err)
+	}
+	if err := n.Verify(answer(t, n, MD5, "a.test", "u", "pw", 1), "REGISTER", "a.test", "pw"); err != nil {
+		t.Fatalf("after expiry: %v", err)
+	}
+	if n.tracked != 1 || len(n.gens) != 1 {
+		t.Fatalf("replay memory holds %d nonces in %d generations, want 1 in 1", n.tracked, len(n.gens))
+	}
+	// Within its lifetime the count must still grow.
+	c = answer(t, n, MD5, "a.test", "u", "pw", 7)
+	if err := n.Verify(c, "REGISTER", "a.test", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(20 * time.Second)
+	if err := n.Verify(c, "REGISTER", "a.test", "pw"); !errors.Is(err, ErrReplay) {
+		t.Fatalf("replay 20 s later: %v", err)
+	}
+}
