@@ -134,9 +134,10 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, m *rawMsg, f flow
 		e.log.Error("location lookup failed", "account", cred.AccountID, "err", err)
 		return response{code: 500, reason: "Server Internal Error", extra: []string{"Retry-After: 5"}}
 	}
-	byID := make(map[string]location.Binding, len(current))
-	for _, b := range current {
-		byID[b.BindingID] = b
+	// Pointers: a Binding is large and copying it showed in profiles.
+	byID := make(map[string]*location.Binding, len(current))
+	for i := range current {
+		byID[current[i].BindingID] = &current[i]
 	}
 	callID := req.CallID().Value()
 	cseq := req.CSeq().SeqNo
@@ -204,7 +205,7 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, m *rawMsg, f flow
 					return e.storeFailed(err)
 				}
 				delete(byID, id)
-				e.regEvent("unregister", old)
+				e.regEvent("unregister", *old)
 			}
 			continue
 		}
@@ -233,21 +234,21 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, m *rawMsg, f flow
 			return e.storeFailed(err)
 		}
 		b.Revision = rev
-		byID[id] = b
+		byID[id] = &b
 		if exists {
 			e.regEvent("refresh", b)
 		} else {
 			e.regEvent("register", b)
 		}
 	}
-	live := make([]location.Binding, 0, len(byID))
+	live := make([]*location.Binding, 0, len(byID))
 	for _, b := range byID {
 		if b.Live(now) {
 			live = append(live, b)
 		}
 	}
 	// Newest first; beyond MaxContacts the oldest bindings go.
-	slices.SortFunc(live, func(a, b location.Binding) int {
+	slices.SortFunc(live, func(a, b *location.Binding) int {
 		if a.EventTimestamp != b.EventTimestamp {
 			return int(b.EventTimestamp - a.EventTimestamp)
 		}
@@ -258,7 +259,7 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, m *rawMsg, f flow
 		if err := e.loc.Remove(ctx, old.AccountID, old.Username, old.BindingID); err != nil {
 			return e.storeFailed(err)
 		}
-		e.regEvent("unregister", old)
+		e.regEvent("unregister", *old)
 		live = live[:len(live)-1]
 	}
 	return e.regOK(m, live)
@@ -270,7 +271,7 @@ func (e *Edge) storeFailed(err error) response {
 }
 
 // regOK lists the AOR's current contacts with their remaining time.
-func (e *Edge) regOK(m *rawMsg, live []location.Binding) response {
+func (e *Edge) regOK(m *rawMsg, live []*location.Binding) response {
 	now := e.clk.Now()
 	r := response{code: 200, reason: "OK"}
 	for _, b := range live {
