@@ -15,6 +15,7 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -458,6 +459,40 @@ func (e *Edge) worker(j job) {
 	}
 }
 
+// neverBlocks reports messages whose handling never waits on the bus or
+// the directory: a REGISTER without credentials (answered with a
+// challenge) and OPTIONS. A false negative only costs a worker handoff.
+func neverBlocks(data []byte) bool {
+	switch {
+	case bytes.HasPrefix(data, []byte("OPTIONS ")):
+		return true
+	case bytes.HasPrefix(data, []byte("REGISTER ")):
+		// Any spelling of Authorization (or the header name elsewhere)
+		// sends it to a worker.
+		const name = "authorization"
+		for i := 0; i+len(name) <= len(data); i++ {
+			if (data[i] == 'a' || data[i] == 'A') && asciiEqualFold(data[i:i+len(name)], name) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func asciiEqualFold(b []byte, lower string) bool {
+	for i := range len(lower) {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // maxDatagram is the largest SIP message the edge takes.
 const maxDatagram = 65535
 
@@ -478,6 +513,13 @@ func (e *Edge) readUDP() {
 		}
 		data := make([]byte, n)
 		copy(data, buf[:n])
-		e.dispatch(data, flow{transport: "udp", remote: netip.AddrPortFrom(from.Addr().Unmap(), from.Port())})
+		f := flow{transport: "udp", remote: netip.AddrPortFrom(from.Addr().Unmap(), from.Port())}
+		if neverBlocks(data) {
+			// Answered from memory: handing it to a worker would cost more
+			// than the work itself.
+			e.handle(data, f)
+			continue
+		}
+		e.dispatch(data, f)
 	}
 }

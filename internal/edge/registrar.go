@@ -2,7 +2,6 @@ package edge
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"slices"
 	"strconv"
@@ -226,7 +225,11 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, m *rawMsg, f flow
 		if exists {
 			b.Revision = old.Revision
 		}
-		rev, err := e.loc.Save(ctx, b)
+		val, err := location.Encode(b)
+		if err != nil {
+			return e.storeFailed(err)
+		}
+		rev, err := e.loc.SaveEncoded(ctx, b, val)
 		if errors.Is(err, location.ErrConflict) {
 			rev, err = e.loc.Put(ctx, b)
 		}
@@ -236,9 +239,9 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, m *rawMsg, f flow
 		b.Revision = rev
 		byID[id] = &b
 		if exists {
-			e.regEvent("refresh", b)
+			e.regEventEncoded("refresh", b, val)
 		} else {
-			e.regEvent("register", b)
+			e.regEventEncoded("register", b, val)
 		}
 	}
 	live := make([]*location.Binding, 0, len(byID))
@@ -293,10 +296,22 @@ type RegistrationEvent struct {
 }
 
 func (e *Edge) regEvent(event string, b location.Binding) {
-	data, err := json.Marshal(RegistrationEvent{Event: event, Binding: b})
+	val, err := location.Encode(b)
 	if err != nil {
 		return
 	}
+	e.regEventEncoded(event, b, val)
+}
+
+// regEventEncoded publishes a RegistrationEvent around val, b's encoding
+// (spliced, not encoded twice).
+func (e *Edge) regEventEncoded(event string, b location.Binding, val []byte) {
+	data := make([]byte, 0, len(val)+40)
+	data = append(data, `{"event":"`...)
+	data = append(data, event...) // register, refresh, unregister: nothing to escape
+	data = append(data, `","binding":`...)
+	data = append(data, val...)
+	data = append(data, '}')
 	if err := e.nc.Publish(bus.RegistrationEvent(b.AccountID, b.Username), data); err != nil {
 		e.log.Warn("publishing registration event failed", "err", err)
 	}

@@ -259,3 +259,20 @@ func FuzzHandle(f *testing.F) {
 		}
 	})
 }
+
+func TestNeverBlocks(t *testing.T) {
+	for msg, want := range map[string]bool{
+		"OPTIONS sip:a.test SIP/2.0\r\n\r\n":                                   true,
+		"REGISTER sip:a.test SIP/2.0\r\nTo: <sip:a@a.test>\r\n\r\n":            true,
+		"REGISTER sip:a.test SIP/2.0\r\nAuthorization: Digest x\r\n\r\n":       false,
+		"REGISTER sip:a.test SIP/2.0\r\nauthorization: Digest x\r\n\r\n":       false,
+		"REGISTER sip:a.test SIP/2.0\r\nProxy-AUTHORIZATION: Digest x\r\n\r\n": false,
+		"INVITE sip:b@a.test SIP/2.0\r\n\r\n":                                  false,
+		"SIP/2.0 200 OK\r\n\r\n":                                               false,
+		"REGISTER sip:a.test SIP/2.0\r\nX: authorizatio":                       true,
+	} {
+		if got := neverBlocks([]byte(msg)); got != want {
+			t.Errorf("neverBlocks(%q) = %v, want %v", msg, got, want)
+		}
+	}
+}

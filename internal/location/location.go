@@ -122,13 +122,31 @@ func (s *Store) Save(ctx context.Context, b Binding) (uint64, error) {
 	if b.BindingID == "" {
 		b.BindingID = BindingID(b.Contact)
 	}
+	val, err := Encode(b)
+	if err != nil {
+		return 0, err
+	}
+	return s.SaveEncoded(ctx, b, val)
+}
+
+// Encode is the stored form of b (JSON; BindingID must be set).
+func Encode(b Binding) ([]byte, error) {
+	val, err := json.Marshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("encoding binding: %w", err)
+	}
+	return val, nil
+}
+
+// SaveEncoded is Save with b already encoded by Encode (the registrar
+// reuses the encoding in its registration event).
+func (s *Store) SaveEncoded(ctx context.Context, b Binding, val []byte) (uint64, error) {
+	if b.BindingID == "" {
+		return 0, errors.New("location: saving a binding without its BindingID")
+	}
 	now := s.clk.Now()
 	if !b.Live(now) {
 		return 0, fmt.Errorf("location: saving binding %s that expired at %d", b.BindingID, b.ExpiresAt)
-	}
-	val, err := json.Marshal(b)
-	if err != nil {
-		return 0, fmt.Errorf("encoding binding: %w", err)
 	}
 	ttl := time.Duration(b.ExpiresAt-now.Unix())*time.Second + ttlGrace
 	key := store.RegistrationKey(b.AccountID, b.Username, b.BindingID)
