@@ -319,25 +319,47 @@ func ParseCredentials(v string) (Credentials, error) {
 	return c, nil
 }
 
-func newHash(algorithm string) (func() hash.Hash, error) {
+// digestAlg is a digest algorithm's one-shot hash.
+type digestAlg int
+
+const (
+	algMD5 digestAlg = iota
+	algSHA256
+)
+
+func newHash(algorithm string) (digestAlg, error) {
 	switch {
 	case strings.EqualFold(algorithm, MD5):
-		return md5.New, nil
+		return algMD5, nil
 	case strings.EqualFold(algorithm, SHA256):
-		return sha256.New, nil
+		return algSHA256, nil
 	}
-	return nil, ErrAlgorithm
+	return 0, ErrAlgorithm
 }
 
-func hexHash(h func() hash.Hash, parts ...string) string {
-	d := h()
+// hexHash is lower-case hex of H(p1:p2:...). It works in stack buffers: a
+// digest check computes three of them per request.
+func hexHash(alg digestAlg, parts ...string) string {
+	var stack [512]byte
+	in := stack[:0]
 	for i, p := range parts {
 		if i > 0 {
-			d.Write([]byte{':'})
+			in = append(in, ':')
 		}
-		d.Write([]byte(p))
+		in = append(in, p...)
 	}
-	return hex.EncodeToString(d.Sum(nil))
+	var sum []byte
+	var out [2 * sha256.Size]byte
+	switch alg {
+	case algSHA256:
+		s := sha256.Sum256(in)
+		sum = s[:]
+	default:
+		s := md5.Sum(in)
+		sum = s[:]
+	}
+	hex.Encode(out[:], sum)
+	return string(out[:2*len(sum)])
 }
 
 // Response computes the digest response a client with password would send.

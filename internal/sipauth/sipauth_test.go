@@ -158,3 +158,28 @@ func TestReplayMemoryIsForgottenAndBounded(t *testing.T) {
 		t.Fatalf("replay 20 s later: %v", err)
 	}
 }
+
+// TestResponseKnownAnswers pins the digest computation to the examples of
+// RFC 2617 §3.5 (MD5) and RFC 7616 §3.9.1 (SHA-256).
+func TestResponseKnownAnswers(t *testing.T) {
+	for _, c := range []struct {
+		cred     Credentials
+		password string
+		want     string
+	}{
+		{Credentials{Username: "Mufasa", Realm: "testrealm@host.com", Nonce: "dcd98b7102dd2f0e8b11d0f600bfb0c093",
+			URI: "/dir/index.html", Qop: "auth", NC: "00000001", CNonce: "0a4f113b", Algorithm: MD5},
+			"Circle Of Life", "6629fae49393a05397450978507c4ef1"},
+		{Credentials{Username: "Mufasa", Realm: "http-auth@example.org", Nonce: "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v",
+			URI: "/dir/index.html", Qop: "auth", NC: "00000001", CNonce: "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ", Algorithm: SHA256},
+			"Circle of Life", "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"},
+	} {
+		got, err := Response(c.cred, "GET", c.password)
+		if err != nil || got != c.want {
+			t.Errorf("%s: %s %v, want %s", c.cred.Algorithm, got, err, c.want)
+		}
+	}
+	if _, err := Response(Credentials{Algorithm: "SHA-512-256"}, "GET", "x"); !errors.Is(err, ErrAlgorithm) {
+		t.Errorf("unknown algorithm: %v", err)
+	}
+}
