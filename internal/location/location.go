@@ -232,7 +232,7 @@ func (s *Store) Remove(ctx context.Context, account, username, bindingID string)
 // mirror when it runs (StartMirror), else from KV.
 func (s *Store) Lookup(ctx context.Context, account, username string) ([]Binding, error) {
 	filter := store.RegistrationAORFilter(account, username)
-	if m := s.mir; m != nil {
+	if m := s.mir; m != nil && !m.stale.Load() {
 		return m.lookup(strings.TrimSuffix(filter, ".*"), s.clk.Now()), nil
 	}
 	return s.scan(ctx, filter)

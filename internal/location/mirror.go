@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -38,6 +39,9 @@ type mirror struct {
 	ready  chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
+	// stale is set while the watch is being re-established: Lookup then
+	// reads KV.
+	stale atomic.Bool
 }
 
 // mirrorEntry is one key's state. Values from the watch are kept raw and
@@ -198,6 +202,8 @@ func (s *Store) StartMirror(ctx context.Context) error {
 	go s.runMirror(wctx, m, w)
 	select {
 	case <-m.ready:
+	case <-m.done:
+		return errors.New("location: loading bindings: watch ended")
 	case <-ctx.Done():
 		cancel()
 		<-m.done
@@ -234,10 +240,49 @@ func (s *Store) Mirrored() int {
 	return s.mir.count()
 }
 
+// mirrorRetry is how long the mirror waits before watching again after
+// its watch ended on its own (the bus went away).
+const mirrorRetry = time.Second
+
+// runMirror feeds m from w until ctx ends. Should the watch end on its own,
+// Lookup falls back to KV (m.stale) while a new watch loads the bucket into
+// a fresh copy, which then replaces the old one: deletions missed in
+// between would otherwise linger.
 func (s *Store) runMirror(ctx context.Context, m *mirror, w jetstream.KeyWatcher) {
 	defer close(m.done)
-	defer func() { _ = w.Stop() }()
-	readyOnce := sync.Once{}
+	first := true
+	for {
+		if w != nil {
+			s.follow(ctx, m, w, first)
+			_ = w.Stop()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		m.stale.Store(true)
+		first = false
+		t := s.clk.NewTimer(mirrorRetry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+		var err error
+		if w, err = s.kv.WatchAll(ctx); err != nil {
+			w = nil
+		}
+	}
+}
+
+// follow applies w's updates to m until w or ctx ends. The first watch
+// fills m directly (StartMirror waits for it); later ones fill a fresh copy
+// that replaces m's contents once loaded.
+func (s *Store) follow(ctx context.Context, m *mirror, w jetstream.KeyWatcher, first bool) {
+	target := m
+	if !first {
+		target = &mirror{aors: map[string]map[string]mirrorEntry{}}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -247,7 +292,16 @@ func (s *Store) runMirror(ctx context.Context, m *mirror, w jetstream.KeyWatcher
 				return
 			}
 			if e == nil {
-				readyOnce.Do(func() { close(m.ready) })
+				if first {
+					first = false
+					close(m.ready)
+				} else if target != m {
+					m.mu.Lock()
+					m.aors, m.tombs, m.seen = target.aors, target.tombs, max(m.seen, target.seen)
+					m.mu.Unlock()
+					target = m
+					m.stale.Store(false)
+				}
 				continue
 			}
 			del := e.Operation() != jetstream.KeyValuePut
@@ -255,12 +309,10 @@ func (s *Store) runMirror(ctx context.Context, m *mirror, w jetstream.KeyWatcher
 			if !del {
 				raw = e.Value()
 			}
-			m.mu.Lock()
-			m.apply(e.Key(), e.Revision(), nil, raw, del)
-			if e.Revision() > m.seen {
-				m.seen = e.Revision()
-			}
-			m.mu.Unlock()
+			target.mu.Lock()
+			target.apply(e.Key(), e.Revision(), nil, raw, del)
+			target.seen = max(target.seen, e.Revision())
+			target.mu.Unlock()
 		}
 	}
 }
