@@ -94,18 +94,6 @@ func (m *mirror) apply(key string, rev uint64, b *Binding, raw []byte, del bool)
 	ids[id] = mirrorEntry{b: b, raw: raw, rev: rev}
 }
 
-// has reports whether the mirror holds key at rev or newer.
-func (m *mirror) has(key string, rev uint64) bool {
-	aor, id, ok := splitKey(key)
-	if !ok {
-		return false
-	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	e, ok := m.aors[aor][id]
-	return ok && e.rev >= rev
-}
-
 // lookup returns the bindings of one AOR live at now, decoding raw
 // entries on the way (a corrupt value reads as absent, like scanAll).
 func (m *mirror) lookup(aor string, now time.Time) []Binding {
