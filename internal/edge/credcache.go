@@ -57,6 +57,26 @@ func newCredCache(dir Directory, clk clock.Clock, max int, epoch func() uint64) 
 
 // SIPCredential implements Directory with the cache in front.
 func (c *credCache) SIPCredential(ctx context.Context, realm, user string) (store.SIPCredential, bool, error) {
+	cred, found, _, err := c.lookup(ctx, realm, user)
+	return cred, found, err
+}
+
+// reload reads the directory again and caches the answer. The registrar
+// calls it after a failed authentication whose credential came from the
+// cache: a failure then costs a directory lookup whether the user exists
+// or not (a cached known user must not answer faster than an unknown
+// one), and a password changed while its event was lost is picked up.
+func (c *credCache) reload(ctx context.Context, realm, user string) error {
+	c.mu.Lock()
+	c.gen++
+	delete(c.m, credKey{realm, user})
+	c.mu.Unlock()
+	_, _, _, err := c.lookup(ctx, realm, user)
+	return err
+}
+
+// lookup is SIPCredential that also tells whether the cache answered.
+func (c *credCache) lookup(ctx context.Context, realm, user string) (store.SIPCredential, bool, bool, error) {
 	k := credKey{realm, user}
 	now := c.clk.Now()
 	ep := c.epoch()
@@ -70,11 +90,11 @@ func (c *credCache) SIPCredential(ctx context.Context, realm, user string) (stor
 	gen := c.gen
 	c.mu.Unlock()
 	if ok && now.Before(e.until) {
-		return e.cred, e.found, nil
+		return e.cred, e.found, true, nil
 	}
 	cred, found, err := c.dir.SIPCredential(ctx, realm, user)
 	if err != nil {
-		return cred, found, err
+		return cred, found, false, err
 	}
 	c.mu.Lock()
 	if c.gen == gen {
@@ -84,7 +104,7 @@ func (c *credCache) SIPCredential(ctx context.Context, realm, user string) (stor
 		c.m[k] = credEntry{cred: cred, found: found, until: now.Add(c.ttl)}
 	}
 	c.mu.Unlock()
-	return cred, found, nil
+	return cred, found, false, nil
 }
 
 // invalidate applies one document event.

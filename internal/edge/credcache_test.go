@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"encoding/json"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,5 +144,51 @@ func TestCredentialCacheDropsLookupRacingAnEvent(t *testing.T) {
 	}
 	if c.len() != 0 {
 		t.Fatal("a result read before an invalidation was cached")
+	}
+}
+
+// countingDir counts directory lookups.
+type countingDir struct {
+	*memDir
+	n atomic.Int64
+}
+
+func (d *countingDir) SIPCredential(ctx context.Context, realm, user string) (store.SIPCredential, bool, error) {
+	d.n.Add(1)
+	return d.memDir.SIPCredential(ctx, realm, user)
+}
+
+// TestFailedAuthenticationReadsTheDirectory: a failure never answers from
+// the cache alone (a cached known user would otherwise fail faster than an
+// unknown one), and the fresh read picks up a password whose change event
+// was lost, so the phone's next attempt succeeds.
+func TestFailedAuthenticationReadsTheDirectory(t *testing.T) {
+	t.Parallel()
+	var dir *countingDir
+	en := newEnvWrap(t, nil, func(m *memDir) Directory { dir = &countingDir{memDir: m}; return dir })
+	u := en.udpUA()
+	o := regOpts{user: "alice", pass: "alicepw", contacts: []string{"<sip:alice@192.0.2.1>"}, expires: "600"}
+	if r := u.doRegister(o); r.StatusCode != 200 {
+		t.Fatalf("register: %d", r.StatusCode)
+	}
+	if r := u.doRegister(o); r.StatusCode != 200 || dir.n.Load() != 1 {
+		t.Fatalf("refresh: %d after %d lookups, want 200 after 1", r.StatusCode, dir.n.Load())
+	}
+	// The password changes; no document event arrives.
+	dir.add(testRealm, "alice", "newpw")
+	o.pass = "newpw"
+	if r := u.doRegister(o); r.StatusCode != 403 || dir.n.Load() != 2 {
+		t.Fatalf("stale cache: %d after %d lookups, want 403 after 2", r.StatusCode, dir.n.Load())
+	}
+	if r := u.doRegister(o); r.StatusCode != 200 {
+		t.Fatalf("after the reload: %d", r.StatusCode)
+	}
+	// Unknown users: every failure reads the directory too.
+	o.user = "nobody"
+	for i := range 2 {
+		before := dir.n.Load()
+		if r := u.doRegister(o); r.StatusCode != 403 || dir.n.Load() != before+1 {
+			t.Fatalf("unknown user attempt %d: %d after %d lookups", i, r.StatusCode, dir.n.Load()-before)
+		}
 	}
 }

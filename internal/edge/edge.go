@@ -178,8 +178,7 @@ type Edge struct {
 	cfg   Config
 	log   *slog.Logger
 	clk   clock.Clock
-	dir   Directory // creds, the cached directory
-	creds *credCache
+	creds *credCache // the Directory, cached
 	nc    *nats.Conn
 	b     *store.Buckets
 	loc   *location.Store
@@ -248,7 +247,6 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 	}
 	e.creds = newCredCache(deps.Directory, deps.Clock, cfg.CredentialCache,
 		func() uint64 { return deps.Conn.Stats().Reconnects })
-	e.dir = e.creds
 	var rb [16]byte
 	_, _ = rand.Read(rb[:])
 	e.dummyPassword = hex.EncodeToString(rb[:])

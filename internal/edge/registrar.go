@@ -66,7 +66,7 @@ func (e *Edge) authenticate(ctx context.Context, m *rawMsg, f flow, proxy bool, 
 	case err != nil:
 		return challenge(false)
 	}
-	cred, known, err := e.dir.SIPCredential(ctx, realm, c.Username)
+	cred, known, cached, err := e.creds.lookup(ctx, realm, c.Username)
 	if err != nil {
 		e.log.Error("directory lookup failed", "realm", realm, "err", err)
 		return authOutcome{resp: &response{code: 500, reason: "Server Internal Error", extra: []string{"Retry-After: 5"}}}
@@ -78,6 +78,11 @@ func (e *Edge) authenticate(ctx context.Context, m *rawMsg, f flow, proxy bool, 
 	verr := e.auth.Verify(c, string(m.method), realm, password)
 	failed := !known || c.Username != user || errors.Is(verr, sipauth.ErrMismatch) || errors.Is(verr, sipauth.ErrMalformed)
 	if failed {
+		if cached {
+			if err := e.creds.reload(ctx, realm, c.Username); err != nil {
+				e.log.Warn("directory lookup failed", "realm", realm, "err", err)
+			}
+		}
 		account := ""
 		if known {
 			account = cred.AccountID
