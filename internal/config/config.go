@@ -51,6 +51,15 @@ type Config struct {
 	RTPIP                   netip.Addr
 	RTPPortLow, RTPPortHigh int
 	RTPTimeout              time.Duration
+	// SIPAllow lists the CIDRs (carriers, monitors, load generators) the
+	// SIP edge never bans nor rate limits ("--sip-allow").
+	SIPAllow []string
+	// SIPMinExpires is the shortest registration the edge accepts, in
+	// seconds ("--sip-min-expires"; 423 below it).
+	SIPMinExpires int
+	// SIPDigest lists the digest algorithms the edge offers, in order
+	// ("--sip-digest"): MD5 and/or SHA-256.
+	SIPDigest []string
 }
 
 // Has reports whether the process runs a role.
@@ -61,7 +70,7 @@ func (c *Config) Has(role string) bool { return slices.Contains(c.Roles, role) }
 func Parse(name string, args []string, env []string) (*Config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	c := &Config{}
-	var roles, fsync, rtpIP, rtpPorts string
+	var roles, fsync, rtpIP, rtpPorts, sipAllow, sipDigest string
 	fs.StringVar(&c.DataDir, "data", "./data", "data folder (JetStream store, master key)")
 	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8000", "REST API listen address")
 	fs.StringVar(&c.SIPAddr, "sip", "127.0.0.1:5060", "SIP edge listen address (UDP and TCP)")
@@ -76,6 +85,9 @@ func Parse(name string, args []string, env []string) (*Config, error) {
 	fs.StringVar(&rtpIP, "rtp-ip", "127.0.0.1", "media role: IP address for RTP, announced in SDP")
 	fs.StringVar(&rtpPorts, "rtp-ports", "16384-32767", "media role: UDP port range LOW-HIGH for RTP/RTCP")
 	fs.DurationVar(&c.RTPTimeout, "rtp-timeout", 60*time.Second, "media role: end a call whose RTP stopped this long")
+	fs.StringVar(&sipAllow, "sip-allow", "", "comma-separated CIDRs the SIP edge never bans nor rate limits (carriers, monitors)")
+	fs.IntVar(&c.SIPMinExpires, "sip-min-expires", 60, "shortest SIP registration accepted, in seconds (shorter ones get 423)")
+	fs.StringVar(&sipDigest, "sip-digest", "MD5", "digest algorithms the SIP edge offers, in order: MD5 and/or SHA-256 (some phones fail when offered one they lack)")
 	// Environment first, so that flags given on the command line win.
 	envArgs, err := fromEnv(fs, env)
 	if err != nil {
@@ -102,6 +114,25 @@ func Parse(name string, args []string, env []string) (*Config, error) {
 	}
 	if err := c.parseRTP(rtpIP, rtpPorts); err != nil {
 		return nil, err
+	}
+	for _, p := range strings.Split(sipAllow, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if _, err := netip.ParsePrefix(p); err != nil {
+			return nil, fmt.Errorf("--sip-allow %q: want CIDRs such as 192.0.2.0/24: %w", p, err)
+		}
+		c.SIPAllow = append(c.SIPAllow, p)
+	}
+	for _, a := range strings.Split(sipDigest, ",") {
+		switch a = strings.ToUpper(strings.TrimSpace(a)); a {
+		case "MD5", "SHA-256":
+			if !slices.Contains(c.SIPDigest, a) {
+				c.SIPDigest = append(c.SIPDigest, a)
+			}
+		default:
+			return nil, fmt.Errorf("--sip-digest %q: want MD5 and/or SHA-256", a)
+		}
 	}
 	c.Roles = nil
 	for _, r := range strings.Split(roles, ",") {
@@ -133,6 +164,9 @@ func (c *Config) check() error {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return fmt.Errorf("%s %q: %w", name, addr, err)
 		}
+	}
+	if c.SIPMinExpires < 1 || c.SIPMinExpires > 3600 {
+		return fmt.Errorf("--sip-min-expires %d: want 1 to 3600 seconds", c.SIPMinExpires)
 	}
 	if c.MasterAPIKey != "" && len(c.MasterAPIKey) < 32 {
 		return errors.New("--master-api-key must be at least 32 characters")

@@ -18,6 +18,17 @@ func TestDefaultsEnvAndFlags(t *testing.T) {
 	if c.HTTPAddr != "127.0.0.1:9001" || c.DataDir != "/tmp/x" || !c.Demo {
 		t.Fatalf("env/flag precedence: %+v", c)
 	}
+	c, err = Parse("serve", nil, []string{"STROWGER_SIP_ALLOW=192.0.2.0/24, 127.0.0.1/32"})
+	if err != nil || len(c.SIPAllow) != 2 || c.SIPAllow[1] != "127.0.0.1/32" {
+		t.Fatalf("sip-allow: %v %+v", err, c)
+	}
+	if len(c.SIPDigest) != 1 || c.SIPDigest[0] != "MD5" {
+		t.Fatalf("default digest: %v", c.SIPDigest)
+	}
+	c, err = Parse("serve", []string{"--sip-digest", "sha-256, md5"}, nil)
+	if err != nil || len(c.SIPDigest) != 2 || c.SIPDigest[0] != "SHA-256" {
+		t.Fatalf("sip-digest: %v %+v", err, c)
+	}
 }
 
 func TestBadConfigs(t *testing.T) {
@@ -39,6 +50,9 @@ func TestBadConfigs(t *testing.T) {
 		"bad fsync":        {"--fsync", "sometimes"},
 		"fsync too slow":   {"--fsync", "2m"},
 		"fsync negative":   {"--fsync", "-1s"},
+		"bad sip-allow":    {"--sip-allow", "10.0.0.0/8,nonsense"},
+		"zero min expires": {"--sip-min-expires", "0"},
+		"bad digest":       {"--sip-digest", "MD5,SHA-1"},
 	} {
 		if _, err := Parse("serve", args, nil); err == nil {
 			t.Errorf("%s: accepted", name)

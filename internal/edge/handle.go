@@ -150,11 +150,11 @@ func inviteKeyForAck(m *rawMsg, f flow) string {
 
 // peek reads a transaction's state without claiming it.
 func (c *txCache) peek(key string) (txState, []byte) {
-	s := c.shard(key)
+	h, s := c.hash(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.m[key]
-	if !ok || !c.clk.Now().Before(e.expires) {
+	e, ok := s.m[h]
+	if !ok || c.clk.Now().UnixNano() >= e.expires {
 		return txNew, nil
 	}
 	if e.resp == nil {

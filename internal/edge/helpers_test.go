@@ -55,7 +55,11 @@ type env struct {
 	srv *bustest.Server
 }
 
-func newEnv(t testing.TB, mod func(*Config)) *env {
+func newEnv(t testing.TB, mod func(*Config)) *env { return newEnvWrap(t, mod, nil) }
+
+// newEnvWrap is newEnv with the edge's Directory built around the env's
+// memDir by wrap (nil: the memDir itself).
+func newEnvWrap(t testing.TB, mod func(*Config), wrap func(*memDir) Directory) *env {
 	t.Helper()
 	srv := bustest.Start(t)
 	b, err := store.Provision(context.Background(), srv.JS, store.ProvisionOptions{})
@@ -71,7 +75,11 @@ func newEnv(t testing.TB, mod func(*Config)) *env {
 		mod(&cfg)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	e, err := New(cfg, Deps{Logger: log, Clock: clk, Directory: dir, Conn: srv.Conn, JS: srv.JS, Buckets: b})
+	var d Directory = dir
+	if wrap != nil {
+		d = wrap(dir)
+	}
+	e, err := New(cfg, Deps{Logger: log, Clock: clk, Directory: d, Conn: srv.Conn, JS: srv.JS, Buckets: b})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +103,7 @@ type ua struct {
 	tcp  bool
 	seq  atomic.Int64
 	addr string // local ip:port
+	buf  []byte // receive buffer (one reader per ua)
 }
 
 var uaSeq atomic.Int64
@@ -133,8 +142,11 @@ func (u *ua) send(msg string) {
 func (u *ua) recv(d time.Duration) sip.Message {
 	u.t.Helper()
 	_ = u.conn.SetReadDeadline(time.Now().Add(d))
-	buf := make([]byte, 65535)
-	n, err := u.conn.Read(buf)
+	if u.buf == nil {
+		u.buf = make([]byte, 65535)
+	}
+	n, err := u.conn.Read(u.buf)
+	buf := append([]byte(nil), u.buf[:n]...)
 	if err != nil {
 		return nil
 	}

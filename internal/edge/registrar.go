@@ -2,7 +2,6 @@ package edge
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"slices"
 	"strconv"
@@ -67,7 +66,7 @@ func (e *Edge) authenticate(ctx context.Context, m *rawMsg, f flow, proxy bool, 
 	case err != nil:
 		return challenge(false)
 	}
-	cred, known, err := e.dir.SIPCredential(ctx, realm, c.Username)
+	cred, known, cached, err := e.creds.lookup(ctx, realm, c.Username)
 	if err != nil {
 		e.log.Error("directory lookup failed", "realm", realm, "err", err)
 		return authOutcome{resp: &response{code: 500, reason: "Server Internal Error", extra: []string{"Retry-After: 5"}}}
@@ -79,6 +78,11 @@ func (e *Edge) authenticate(ctx context.Context, m *rawMsg, f flow, proxy bool, 
 	verr := e.auth.Verify(c, string(m.method), realm, password)
 	failed := !known || c.Username != user || errors.Is(verr, sipauth.ErrMismatch) || errors.Is(verr, sipauth.ErrMalformed)
 	if failed {
+		if cached {
+			if err := e.creds.reload(ctx, realm, c.Username); err != nil {
+				e.log.Warn("directory lookup failed", "realm", realm, "err", err)
+			}
+		}
 		account := ""
 		if known {
 			account = cred.AccountID
@@ -134,9 +138,10 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, m *rawMsg, f flow
 		e.log.Error("location lookup failed", "account", cred.AccountID, "err", err)
 		return response{code: 500, reason: "Server Internal Error", extra: []string{"Retry-After: 5"}}
 	}
-	byID := make(map[string]location.Binding, len(current))
-	for _, b := range current {
-		byID[b.BindingID] = b
+	// Pointers: a Binding is large and copying it showed in profiles.
+	byID := make(map[string]*location.Binding, len(current))
+	for i := range current {
+		byID[current[i].BindingID] = &current[i]
 	}
 	callID := req.CallID().Value()
 	cseq := req.CSeq().SeqNo
@@ -204,7 +209,7 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, m *rawMsg, f flow
 					return e.storeFailed(err)
 				}
 				delete(byID, id)
-				e.regEvent("unregister", old)
+				e.regEvent("unregister", *old)
 			}
 			continue
 		}
@@ -225,7 +230,11 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, m *rawMsg, f flow
 		if exists {
 			b.Revision = old.Revision
 		}
-		rev, err := e.loc.Save(ctx, b)
+		val, err := location.Encode(b)
+		if err != nil {
+			return e.storeFailed(err)
+		}
+		rev, err := e.loc.SaveEncoded(ctx, b, val)
 		if errors.Is(err, location.ErrConflict) {
 			rev, err = e.loc.Put(ctx, b)
 		}
@@ -233,21 +242,21 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, m *rawMsg, f flow
 			return e.storeFailed(err)
 		}
 		b.Revision = rev
-		byID[id] = b
+		byID[id] = &b
 		if exists {
-			e.regEvent("refresh", b)
+			e.regEventEncoded("refresh", b, val)
 		} else {
-			e.regEvent("register", b)
+			e.regEventEncoded("register", b, val)
 		}
 	}
-	live := make([]location.Binding, 0, len(byID))
+	live := make([]*location.Binding, 0, len(byID))
 	for _, b := range byID {
 		if b.Live(now) {
 			live = append(live, b)
 		}
 	}
 	// Newest first; beyond MaxContacts the oldest bindings go.
-	slices.SortFunc(live, func(a, b location.Binding) int {
+	slices.SortFunc(live, func(a, b *location.Binding) int {
 		if a.EventTimestamp != b.EventTimestamp {
 			return int(b.EventTimestamp - a.EventTimestamp)
 		}
@@ -258,7 +267,7 @@ func (e *Edge) register(ctx context.Context, req *sip.Request, m *rawMsg, f flow
 		if err := e.loc.Remove(ctx, old.AccountID, old.Username, old.BindingID); err != nil {
 			return e.storeFailed(err)
 		}
-		e.regEvent("unregister", old)
+		e.regEvent("unregister", *old)
 		live = live[:len(live)-1]
 	}
 	return e.regOK(m, live)
@@ -270,7 +279,7 @@ func (e *Edge) storeFailed(err error) response {
 }
 
 // regOK lists the AOR's current contacts with their remaining time.
-func (e *Edge) regOK(m *rawMsg, live []location.Binding) response {
+func (e *Edge) regOK(m *rawMsg, live []*location.Binding) response {
 	now := e.clk.Now()
 	r := response{code: 200, reason: "OK"}
 	for _, b := range live {
@@ -292,10 +301,22 @@ type RegistrationEvent struct {
 }
 
 func (e *Edge) regEvent(event string, b location.Binding) {
-	data, err := json.Marshal(RegistrationEvent{Event: event, Binding: b})
+	val, err := location.Encode(b)
 	if err != nil {
 		return
 	}
+	e.regEventEncoded(event, b, val)
+}
+
+// regEventEncoded publishes a RegistrationEvent around val, b's encoding
+// (spliced, not encoded twice).
+func (e *Edge) regEventEncoded(event string, b location.Binding, val []byte) {
+	data := make([]byte, 0, len(val)+40)
+	data = append(data, `{"event":"`...)
+	data = append(data, event...) // register, refresh, unregister: nothing to escape
+	data = append(data, `","binding":`...)
+	data = append(data, val...)
+	data = append(data, '}')
 	if err := e.nc.Publish(bus.RegistrationEvent(b.AccountID, b.Username), data); err != nil {
 		e.log.Warn("publishing registration event failed", "err", err)
 	}

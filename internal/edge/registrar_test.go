@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -42,8 +43,14 @@ func TestRegisterRefreshUnregister(t *testing.T) {
 			if r.GetHeader("Server") != nil || r.GetHeader("User-Agent") != nil {
 				t.Fatal("edge reveals its software")
 			}
-			if _, err := events.NextMsg(2 * time.Second); err != nil {
+			msg, err := events.NextMsg(2 * time.Second)
+			if err != nil {
 				t.Fatalf("no registration event: %v", err)
+			}
+			var ev RegistrationEvent
+			if err := json.Unmarshal(msg.Data, &ev); err != nil || ev.Event != "register" ||
+				ev.Binding.Username != user || ev.Binding.AccountID != testAcct {
+				t.Fatalf("registration event %s: %v", msg.Data, err)
 			}
 			bs, err := en.e.Location().Lookup(context.Background(), testAcct, user)
 			if err != nil || len(bs) != 1 {
@@ -220,6 +227,7 @@ func TestAuthFailures(t *testing.T) {
 		}
 	})
 	t.Run("sha-256", func(t *testing.T) {
+		en := newEnv(t, func(c *Config) { c.Algorithms = []string{sipauth.MD5, sipauth.SHA256} })
 		u := en.udpUA()
 		u.send(u.register(regOpts{user: "alice"}))
 		r := u.resp()

@@ -16,18 +16,23 @@ import (
 type txCache struct {
 	clk    clock.Clock
 	linger time.Duration
-	seed   maphash.Seed
+	seeds  [2]maphash.Seed
 	shards [64]txShard
 }
 
+// txHash stands for a transaction key: two independent 64-bit hashes, so
+// the map holds no strings (less memory, nothing for the GC to scan); a
+// collision between live transactions is a 2^-128 event.
+type txHash [2]uint64
+
 type txShard struct {
 	mu sync.Mutex
-	m  map[string]*txEntry
+	m  map[txHash]txEntry
 }
 
 type txEntry struct {
 	resp    []byte // nil while pending
-	expires time.Time
+	expires int64  // unix ns on the edge's clock
 }
 
 type txState int
@@ -39,26 +44,27 @@ const (
 )
 
 func newTxCache(clk clock.Clock, linger time.Duration) *txCache {
-	c := &txCache{clk: clk, linger: linger, seed: maphash.MakeSeed()}
+	c := &txCache{clk: clk, linger: linger, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 	for i := range c.shards {
-		c.shards[i].m = make(map[string]*txEntry)
+		c.shards[i].m = make(map[txHash]txEntry)
 	}
 	return c
 }
 
-func (c *txCache) shard(key string) *txShard {
-	return &c.shards[maphash.String(c.seed, key)%uint64(len(c.shards))]
+func (c *txCache) hash(key string) (txHash, *txShard) {
+	h := txHash{maphash.String(c.seeds[0], key), maphash.String(c.seeds[1], key)}
+	return h, &c.shards[h[0]%uint64(len(c.shards))]
 }
 
 // begin claims key. It returns txNew (caller handles the request and must
 // call finish or forget), txPending (drop: the first copy is in progress)
 // or txDone with the answer to resend.
 func (c *txCache) begin(key string) (txState, []byte) {
-	now := c.clk.Now()
-	s := c.shard(key)
+	now := c.clk.Now().UnixNano()
+	h, s := c.hash(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.m[key]; ok && now.Before(e.expires) {
+	if e, ok := s.m[h]; ok && now < e.expires {
 		if e.resp == nil {
 			return txPending, nil
 		}
@@ -66,34 +72,34 @@ func (c *txCache) begin(key string) (txState, []byte) {
 	}
 	// Pending entries expire too, so a handler stuck on a dead dependency
 	// does not make the transaction unanswerable forever.
-	s.m[key] = &txEntry{expires: now.Add(c.linger)}
+	s.m[h] = txEntry{expires: now + int64(c.linger)}
 	return txNew, nil
 }
 
 // finish records the final answer for key.
 func (c *txCache) finish(key string, resp []byte) {
-	s := c.shard(key)
+	h, s := c.hash(key)
 	s.mu.Lock()
-	s.m[key] = &txEntry{resp: resp, expires: c.clk.Now().Add(c.linger)}
+	s.m[h] = txEntry{resp: resp, expires: c.clk.Now().UnixNano() + int64(c.linger)}
 	s.mu.Unlock()
 }
 
 // forget drops key (requests relayed to a node, whose own transaction
 // layer absorbs retransmissions).
 func (c *txCache) forget(key string) {
-	s := c.shard(key)
+	h, s := c.hash(key)
 	s.mu.Lock()
-	delete(s.m, key)
+	delete(s.m, h)
 	s.mu.Unlock()
 }
 
 func (c *txCache) sweep() {
-	now := c.clk.Now()
+	now := c.clk.Now().UnixNano()
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
 		for k, e := range s.m {
-			if !now.Before(e.expires) {
+			if now >= e.expires {
 				delete(s.m, k)
 			}
 		}

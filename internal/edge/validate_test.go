@@ -34,6 +34,11 @@ func TestValidationRules(t *testing.T) {
 		{"missing Call-ID", func(s string) string { return drop(s, "Call-ID") }, 400, nil},
 		{"missing From", func(s string) string { return drop(s, "From") }, 400, nil},
 		{"missing CSeq", func(s string) string { return drop(s, "CSeq") }, 400, nil},
+		{"missing To", func(s string) string { return drop(s, "To") }, 400, nil},
+		// No Via, no transaction to answer (RFC 3261 §18.2.2 routes
+		// responses by the top Via); answering the source address instead
+		// would make the edge a reflector for spoofed datagrams.
+		{"missing Via", func(s string) string { return drop(s, "Via") }, 0, nil},
 		{"bad CSeq number", func(s string) string { return strings.Replace(s, "CSeq: 7", "CSeq: x7", 1) }, 400, nil},
 		{"CSeq method mismatch", func(s string) string { return strings.Replace(s, "7 OPTIONS", "7 INVITE", 1) }, 400, nil},
 		{"Content-Length larger than body", func(s string) string {
@@ -158,6 +163,35 @@ func TestBans(t *testing.T) {
 	attacker.expectOptionsOK()
 }
 
+// TestGuessingCutOffAtTenFailures checks the default: a source guessing
+// passwords gets nine 403s, then silence from its tenth failure on, for
+// unknown users as for known ones.
+func TestGuessingCutOffAtTenFailures(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	attacker := en.uaFrom("127.0.0.6")
+	for i := range 10 {
+		user := "alice"
+		if i%2 == 1 {
+			user = fmt.Sprintf("guess%d", i)
+		}
+		attacker.send(attacker.register(regOpts{user: user}))
+		ch := attacker.resp().GetHeader("WWW-Authenticate").Value()
+		h, _ := sipauth.Authorization(ch, "REGISTER", "sip:"+testRealm, user, "guess", "c", 1)
+		attacker.send(attacker.register(regOpts{user: user, auth: h, contacts: []string{"<sip:a@192.0.2.1>"}}))
+		if i < 9 {
+			if r := attacker.resp(); r.StatusCode != 403 {
+				t.Fatalf("failure %d: %d", i+1, r.StatusCode)
+			}
+			continue
+		}
+		attacker.silent()
+	}
+	attacker.send(attacker.register(regOpts{user: "alice"}))
+	attacker.silent()
+	en.udpUA().expectOptionsOK()
+}
+
 func TestBanSharedBetweenEdges(t *testing.T) {
 	t.Parallel()
 	en := newEnv(t, nil)
@@ -224,4 +258,21 @@ func FuzzHandle(f *testing.F) {
 			_ = v.req.String()
 		}
 	})
+}
+
+func TestNeverBlocks(t *testing.T) {
+	for msg, want := range map[string]bool{
+		"OPTIONS sip:a.test SIP/2.0\r\n\r\n":                                   true,
+		"REGISTER sip:a.test SIP/2.0\r\nTo: <sip:a@a.test>\r\n\r\n":            true,
+		"REGISTER sip:a.test SIP/2.0\r\nAuthorization: Digest x\r\n\r\n":       false,
+		"REGISTER sip:a.test SIP/2.0\r\nauthorization: Digest x\r\n\r\n":       false,
+		"REGISTER sip:a.test SIP/2.0\r\nProxy-AUTHORIZATION: Digest x\r\n\r\n": false,
+		"INVITE sip:b@a.test SIP/2.0\r\n\r\n":                                  false,
+		"SIP/2.0 200 OK\r\n\r\n":                                               false,
+		"REGISTER sip:a.test SIP/2.0\r\nX: authorizatio":                       true,
+	} {
+		if got := neverBlocks([]byte(msg)); got != want {
+			t.Errorf("neverBlocks(%q) = %v, want %v", msg, got, want)
+		}
+	}
 }

@@ -63,18 +63,25 @@ type Nonces struct {
 	// maxTracked bounds the replay memory; beyond it new nonces are answered
 	// as stale, which makes the client fetch a fresh challenge.
 	maxTracked int
+	// macs pools HMAC states keyed with secret.
+	macs sync.Pool
 
-	mu   sync.Mutex
-	seen map[string]seenNonce
-	// lastSweep is when expired entries were last dropped from seen.
+	mu sync.Mutex
+	// gens is the replay memory: the nonce-count last used with each nonce,
+	// in one map per issue-time window (gen), so that forgetting expired
+	// nonces drops whole maps instead of walking every entry. Keys are the
+	// nonce's time and random bytes; values packNC.
+	gens      map[int64]map[nonceKey]uint64
+	tracked   int
+	gen       time.Duration
 	lastSweep time.Time
 }
 
-type seenNonce struct {
-	nc      uint32
-	expires time.Time
-	noQop   bool
-}
+// nonceKey identifies a nonce: its issue time and random bytes.
+type nonceKey [16]byte
+
+// noQopFlag marks a nonce used without qop (one request only).
+const noQopFlag = 1 << 32
 
 // NewNonces returns a nonce issuer. secret must be at least 16 bytes and
 // the same on every edge; ttl is how long a nonce stays usable.
@@ -85,14 +92,17 @@ func NewNonces(secret []byte, ttl time.Duration, clk clock.Clock) (*Nonces, erro
 	if ttl <= 0 {
 		return nil, fmt.Errorf("sipauth: nonce ttl must be positive, got %s", ttl)
 	}
-	return &Nonces{
+	n := &Nonces{
 		secret:     append([]byte(nil), secret...),
 		ttl:        ttl,
 		clk:        clk,
-		maxTracked: 1 << 20,
-		seen:       make(map[string]seenNonce),
+		maxTracked: 4 << 20,
+		gens:       make(map[int64]map[nonceKey]uint64),
+		gen:        max(ttl/4, time.Second),
 		lastSweep:  clk.Now(),
-	}, nil
+	}
+	n.macs.New = func() any { return hmac.New(sha256.New, n.secret) }
+	return n, nil
 }
 
 // TTL is how long a nonce stays valid.
@@ -108,55 +118,91 @@ func (n *Nonces) New(realm string) string {
 }
 
 func (n *Nonces) mac(prefix []byte, realm string) []byte {
-	m := hmac.New(sha256.New, n.secret)
+	m := n.macs.Get().(hash.Hash)
+	m.Reset()
 	m.Write(prefix)
-	m.Write([]byte(strings.ToLower(realm)))
-	return m.Sum(nil)[:macLen]
+	var lower [128]byte
+	if len(realm) <= len(lower) {
+		for i := 0; i < len(realm); i++ {
+			c := realm[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			lower[i] = c
+		}
+		m.Write(lower[:len(realm)])
+	} else {
+		m.Write([]byte(strings.ToLower(realm)))
+	}
+	var sum [sha256.Size]byte
+	out := m.Sum(sum[:0])[:macLen]
+	n.macs.Put(m)
+	return out
 }
 
-// check verifies integrity and age; it reports when the nonce expires.
-func (n *Nonces) check(nonce, realm string) (time.Time, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(nonce)
-	if err != nil || len(raw) != nonceRawLen {
-		return time.Time{}, ErrBadNonce
+// check verifies integrity and age; it reports when the nonce was issued
+// and its replay key.
+func (n *Nonces) check(nonce, realm string) (time.Time, nonceKey, error) {
+	var raw [nonceRawLen]byte
+	var key nonceKey
+	if base64.RawURLEncoding.DecodedLen(len(nonce)) != nonceRawLen {
+		return time.Time{}, key, ErrBadNonce
+	}
+	if k, err := base64.RawURLEncoding.Decode(raw[:], []byte(nonce)); err != nil || k != nonceRawLen {
+		return time.Time{}, key, ErrBadNonce
 	}
 	if !hmac.Equal(raw[16:], n.mac(raw[:16], realm)) {
-		return time.Time{}, ErrBadNonce
+		return time.Time{}, key, ErrBadNonce
 	}
+	copy(key[:], raw[:16])
 	issued := time.Unix(0, int64(binary.BigEndian.Uint64(raw[:8])))
-	expires := issued.Add(n.ttl)
 	now := n.clk.Now()
 	// A nonce from the future means a clock step or a forged clock; treat it
 	// as stale so the client simply asks again.
-	if !now.Before(expires) || issued.After(now.Add(time.Minute)) {
-		return time.Time{}, ErrStale
+	if !now.Before(issued.Add(n.ttl)) || issued.After(now.Add(time.Minute)) {
+		return time.Time{}, key, ErrStale
 	}
-	return expires, nil
+	return issued, key, nil
 }
 
-// use records nc for nonce and fails when it does not grow. Without qop the
-// client sends no nc, so such a nonce is good for one request only.
-func (n *Nonces) use(nonce string, nc uint32, hasQop bool, expires time.Time) error {
+// use records nc for the nonce and fails when it does not grow. Without
+// qop the client sends no nc, so such a nonce is good for one request only.
+func (n *Nonces) use(key nonceKey, issued time.Time, nc uint32, hasQop bool) error {
 	now := n.clk.Now()
+	idx := issued.UnixNano() / int64(n.gen)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if now.Sub(n.lastSweep) > n.ttl/4 || len(n.seen) >= n.maxTracked {
-		for k, v := range n.seen {
-			if !now.Before(v.expires) {
-				delete(n.seen, k)
+	if now.Sub(n.lastSweep) >= n.gen {
+		// A generation is forgotten once every nonce in it has expired.
+		for g, m := range n.gens {
+			if !now.Before(time.Unix(0, (g+1)*int64(n.gen)).Add(n.ttl)) {
+				n.tracked -= len(m)
+				delete(n.gens, g)
 			}
 		}
 		n.lastSweep = now
 	}
-	prev, ok := n.seen[nonce]
+	g := n.gens[idx]
+	prev, ok := g[key]
 	if ok {
-		if !hasQop || prev.noQop || nc <= prev.nc {
+		if !hasQop || prev&noQopFlag != 0 || uint64(nc) <= prev&0xffffffff {
 			return ErrReplay
 		}
-	} else if len(n.seen) >= n.maxTracked {
+	} else if n.tracked >= n.maxTracked {
 		return ErrStale
 	}
-	n.seen[nonce] = seenNonce{nc: nc, expires: expires, noQop: !hasQop}
+	if g == nil {
+		g = make(map[nonceKey]uint64)
+		n.gens[idx] = g
+	}
+	if !ok {
+		n.tracked++
+	}
+	v := uint64(nc)
+	if !hasQop {
+		v |= noQopFlag
+	}
+	g[key] = v
 	return nil
 }
 
@@ -273,25 +319,47 @@ func ParseCredentials(v string) (Credentials, error) {
 	return c, nil
 }
 
-func newHash(algorithm string) (func() hash.Hash, error) {
+// digestAlg is a digest algorithm's one-shot hash.
+type digestAlg int
+
+const (
+	algMD5 digestAlg = iota
+	algSHA256
+)
+
+func newHash(algorithm string) (digestAlg, error) {
 	switch {
 	case strings.EqualFold(algorithm, MD5):
-		return md5.New, nil
+		return algMD5, nil
 	case strings.EqualFold(algorithm, SHA256):
-		return sha256.New, nil
+		return algSHA256, nil
 	}
-	return nil, ErrAlgorithm
+	return 0, ErrAlgorithm
 }
 
-func hexHash(h func() hash.Hash, parts ...string) string {
-	d := h()
+// hexHash is lower-case hex of H(p1:p2:...). It works in stack buffers: a
+// digest check computes three of them per request.
+func hexHash(alg digestAlg, parts ...string) string {
+	var stack [512]byte
+	in := stack[:0]
 	for i, p := range parts {
 		if i > 0 {
-			d.Write([]byte{':'})
+			in = append(in, ':')
 		}
-		d.Write([]byte(p))
+		in = append(in, p...)
 	}
-	return hex.EncodeToString(d.Sum(nil))
+	var sum []byte
+	var out [2 * sha256.Size]byte
+	switch alg {
+	case algSHA256:
+		s := sha256.Sum256(in)
+		sum = s[:]
+	default:
+		s := md5.Sum(in)
+		sum = s[:]
+	}
+	hex.Encode(out[:], sum)
+	return string(out[:2*len(sum)])
 }
 
 // Response computes the digest response a client with password would send.
@@ -322,7 +390,7 @@ func (n *Nonces) Verify(c Credentials, method, realm, password string) error {
 	if !strings.EqualFold(c.Realm, realm) {
 		return ErrMismatch
 	}
-	expires, err := n.check(c.Nonce, realm)
+	issued, key, err := n.check(c.Nonce, realm)
 	if err != nil {
 		return err
 	}
@@ -337,14 +405,14 @@ func (n *Nonces) Verify(c Credentials, method, realm, password string) error {
 			return ErrMalformed
 		}
 	}
-	return n.use(c.Nonce, uint32(nc), c.Qop != "", expires)
+	return n.use(key, issued, uint32(nc), c.Qop != "")
 }
 
 // CheckNonce reports whether c's nonce is ours and fresh for realm, without
 // consuming it. The edge uses it to answer a stale nonce with stale=true
 // before looking anything up.
 func (n *Nonces) CheckNonce(c Credentials, realm string) error {
-	_, err := n.check(c.Nonce, realm)
+	_, _, err := n.check(c.Nonce, realm)
 	return err
 }
 

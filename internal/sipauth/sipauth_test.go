@@ -121,3 +121,65 @@ func FuzzParseCredentials(f *testing.F) {
 		_, _ = ParseCredentials(s)
 	})
 }
+
+// TestReplayMemoryIsForgottenAndBounded: nonce counts are remembered until
+// the nonce expires, whole generations are then dropped, and the memory
+// never grows past its bound (new nonces are then answered as stale).
+func TestReplayMemoryIsForgottenAndBounded(t *testing.T) {
+	n, clk := newTestNonces(t)
+	n.maxTracked = 5
+	for i := range 5 {
+		if err := n.Verify(answer(t, n, MD5, "a.test", "u", "pw", 1), "REGISTER", "a.test", "pw"); err != nil {
+			t.Fatalf("nonce %d: %v", i, err)
+		}
+	}
+	if err := n.Verify(answer(t, n, MD5, "a.test", "u", "pw", 1), "REGISTER", "a.test", "pw"); !errors.Is(err, ErrStale) {
+		t.Fatalf("past the bound: %v, want ErrStale", err)
+	}
+	c := answer(t, n, MD5, "a.test", "u", "pw", 1)
+	// Every remembered nonce expires (ttl 30 s) and its generation goes.
+	clk.Advance(31*time.Second + n.gen)
+	if err := n.Verify(c, "REGISTER", "a.test", "pw"); !errors.Is(err, ErrStale) {
+		t.Fatalf("expired nonce: %v", err)
+	}
+	if err := n.Verify(answer(t, n, MD5, "a.test", "u", "pw", 1), "REGISTER", "a.test", "pw"); err != nil {
+		t.Fatalf("after expiry: %v", err)
+	}
+	if n.tracked != 1 || len(n.gens) != 1 {
+		t.Fatalf("replay memory holds %d nonces in %d generations, want 1 in 1", n.tracked, len(n.gens))
+	}
+	// Within its lifetime the count must still grow.
+	c = answer(t, n, MD5, "a.test", "u", "pw", 7)
+	if err := n.Verify(c, "REGISTER", "a.test", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(20 * time.Second)
+	if err := n.Verify(c, "REGISTER", "a.test", "pw"); !errors.Is(err, ErrReplay) {
+		t.Fatalf("replay 20 s later: %v", err)
+	}
+}
+
+// TestResponseKnownAnswers pins the digest computation to the examples of
+// RFC 2617 §3.5 (MD5) and RFC 7616 §3.9.1 (SHA-256).
+func TestResponseKnownAnswers(t *testing.T) {
+	for _, c := range []struct {
+		cred     Credentials
+		password string
+		want     string
+	}{
+		{Credentials{Username: "Mufasa", Realm: "testrealm@host.com", Nonce: "dcd98b7102dd2f0e8b11d0f600bfb0c093",
+			URI: "/dir/index.html", Qop: "auth", NC: "00000001", CNonce: "0a4f113b", Algorithm: MD5},
+			"Circle Of Life", "6629fae49393a05397450978507c4ef1"},
+		{Credentials{Username: "Mufasa", Realm: "http-auth@example.org", Nonce: "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v",
+			URI: "/dir/index.html", Qop: "auth", NC: "00000001", CNonce: "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ", Algorithm: SHA256},
+			"Circle of Life", "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"},
+	} {
+		got, err := Response(c.cred, "GET", c.password)
+		if err != nil || got != c.want {
+			t.Errorf("%s: %s %v, want %s", c.cred.Algorithm, got, err, c.want)
+		}
+	}
+	if _, err := Response(Credentials{Algorithm: "SHA-512-256"}, "GET", "x"); !errors.Is(err, ErrAlgorithm) {
+		t.Errorf("unknown algorithm: %v", err)
+	}
+}
