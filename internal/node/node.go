@@ -21,6 +21,7 @@ import (
 	"github.com/strowger/strowger/internal/api"
 	"github.com/strowger/strowger/internal/auth"
 	"github.com/strowger/strowger/internal/bus"
+	"github.com/strowger/strowger/internal/cdr"
 	"github.com/strowger/strowger/internal/clock"
 	"github.com/strowger/strowger/internal/config"
 	"github.com/strowger/strowger/internal/location"
@@ -127,6 +128,7 @@ func (n *Node) startAPI(ctx context.Context, js jetstream.JetStream) error {
 	srv := api.New(api.Config{NodeName: n.cfg.NodeName, Version: Version}, api.Deps{
 		Store: n.st, Signer: signer, Log: n.log.With("role", "api"), Clock: n.clock, Master: master,
 		Registrations: registrations{loc: location.New(js, n.st.Buckets().Registrations, n.clock)},
+		CDRs:          cdr.NewReader(js, n.log.With("component", "cdr"), cdr.ReaderOptions{}),
 	})
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
 	if err != nil {

@@ -1,0 +1,338 @@
+package cdr_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strowger/strowger/internal/api"
+	"github.com/strowger/strowger/internal/auth"
+	"github.com/strowger/strowger/internal/bus/bustest"
+	"github.com/strowger/strowger/internal/cdr"
+	"github.com/strowger/strowger/internal/clock"
+	"github.com/strowger/strowger/internal/store"
+)
+
+// apiEnv is the REST API over a real embedded JetStream with the CDR
+// reader wired in as the node wires it, plus a writer to file records.
+type apiEnv struct {
+	url     string
+	w       *cdr.Writer
+	now     time.Time
+	tok     string // the master account's token
+	master  string
+	t       testing.TB
+	created map[string]string // account name → id
+}
+
+func newAPIEnv(t testing.TB) *apiEnv {
+	t.Helper()
+	ctx := context.Background()
+	srv := bustest.Start(t)
+	b, err := store.Provision(ctx, srv.JS, store.ProvisionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	clk := clock.NewFake(now)
+	st := store.New(b, srv.Conn, quiet(), clk)
+	signer, err := auth.NewSigner(ctx, st, store.SystemSigningKey, time.Hour, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := auth.NewAPIKey()
+	master := store.NewID()
+	if _, err := st.Create(ctx, &store.Doc{Account: master, Type: store.TypeAccount, ID: master, Body: map[string]any{
+		"name": "Master Account", "realm": "master.strowger.local", "enabled": true,
+		"pvt_tree": []any{}, "pvt_superduper_admin": true, "pvt_reseller": true, "pvt_api_key": key,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.SetMasterAccount(ctx, master); err != nil {
+		t.Fatal(err)
+	}
+	a := api.New(api.Config{NodeName: "test", Version: "test", LoginBurst: 1000}, api.Deps{
+		Store: st, Signer: signer, Log: quiet(), Clock: clk, Master: master,
+		CDRs: cdr.NewReader(srv.JS, quiet(), cdr.ReaderOptions{}),
+	})
+	hs := httptest.NewServer(a.Handler())
+	t.Cleanup(hs.Close)
+	e := &apiEnv{url: hs.URL, w: cdr.NewWriter(srv.JS, quiet()), now: now, master: master, t: t}
+	r := e.do(http.MethodPut, "/v2/api_auth", "", map[string]any{"api_key": key})
+	e.want(r, http.StatusCreated)
+	e.tok, _ = r.env["auth_token"].(string)
+	return e
+}
+
+type answer struct {
+	code int
+	hdr  http.Header
+	raw  []byte
+	env  map[string]any
+}
+
+func (e *apiEnv) do(method, path, tok string, data any, hdr ...string) *answer {
+	e.t.Helper()
+	var body io.Reader
+	if data != nil {
+		b, _ := json.Marshal(map[string]any{"data": data})
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, e.url+path, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if tok != "" {
+		req.Header.Set("X-Auth-Token", tok)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	a := &answer{code: res.StatusCode, hdr: res.Header, raw: raw}
+	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(raw, &a.env); err != nil {
+			e.t.Fatalf("%s %s: not JSON: %s", method, path, raw)
+		}
+	}
+	return a
+}
+
+func (e *apiEnv) want(a *answer, code int) {
+	e.t.Helper()
+	if a.code != code {
+		e.t.Fatalf("want %d, got %d %s", code, a.code, a.raw)
+	}
+}
+
+// account creates a sub-account of master and returns its id and an
+// admin token for it.
+func (e *apiEnv) account(name string) (id, tok string) {
+	e.t.Helper()
+	r := e.do(http.MethodPut, "/v2/accounts/"+e.master, e.tok, map[string]any{"name": name})
+	e.want(r, http.StatusCreated)
+	id, _ = r.env["data"].(map[string]any)["id"].(string)
+	r = e.do(http.MethodGet, "/v2/accounts/"+id+"/api_key", e.tok, nil)
+	e.want(r, http.StatusOK)
+	key, _ := r.env["data"].(map[string]any)["api_key"].(string)
+	r = e.do(http.MethodPut, "/v2/api_auth", "", map[string]any{"api_key": key})
+	e.want(r, http.StatusCreated)
+	tok, _ = r.env["auth_token"].(string)
+	return id, tok
+}
+
+func (e *apiEnv) write(recs ...cdr.Record) {
+	e.t.Helper()
+	for _, r := range recs {
+		if err := e.w.Write(context.Background(), r); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+func dataIDs(a *answer) []string {
+	l, _ := a.env["data"].([]any)
+	out := make([]string, len(l))
+	for i, v := range l {
+		out[i], _ = v.(map[string]any)["id"].(string)
+	}
+	return out
+}
+
+func greg(t time.Time) string { return fmt.Sprint(store.GregorianSeconds(t)) }
+
+func TestAPIListsCDRsInRange(t *testing.T) {
+	e := newAPIEnv(t)
+	acct, tok := e.account("cdr range")
+	var recs []cdr.Record
+	for i := range 5 {
+		recs = append(recs, record(acct, fmt.Sprintf("range-%d", i), e.now.Add(-time.Duration(5-i)*time.Hour)))
+	}
+	e.write(recs...)
+	path := "/v2/accounts/" + acct + "/cdrs"
+
+	// Default: the last day, newest first.
+	r := e.do(http.MethodGet, path, tok, nil)
+	e.want(r, http.StatusOK)
+	if got := dataIDs(r); strings.Join(got, ",") != strings.Join([]string{recs[4].ID, recs[3].ID, recs[2].ID, recs[1].ID, recs[0].ID}, ",") {
+		t.Fatalf("default listing %v, want all five newest first", got)
+	}
+
+	// created_from/created_to inclusive at both ends.
+	q := "?created_from=" + greg(recs[1].Created) + "&created_to=" + greg(recs[3].Created)
+	r = e.do(http.MethodGet, path+q, tok, nil)
+	e.want(r, http.StatusOK)
+	if got := dataIDs(r); strings.Join(got, ",") != strings.Join([]string{recs[3].ID, recs[2].ID, recs[1].ID}, ",") {
+		t.Fatalf("ranged listing %v, want records 3,2,1", got)
+	}
+	r = e.do(http.MethodGet, path+q+"&ascending=true", tok, nil)
+	if got := dataIDs(r); strings.Join(got, ",") != strings.Join([]string{recs[1].ID, recs[2].ID, recs[3].ID}, ",") {
+		t.Fatalf("ascending listing %v, want records 1,2,3", got)
+	}
+
+	// A record's body is Kazoo's, with nothing private.
+	l, _ := r.env["data"].([]any)
+	first, _ := l[0].(map[string]any)
+	if first["call_id"] != "range-1" || first["hangup_code"] != "sip:200" || first["media_server"] != "media-1" {
+		t.Fatalf("record body %v", first)
+	}
+	for k := range first {
+		if strings.HasPrefix(k, "pvt_") {
+			t.Fatalf("private field %q served", k)
+		}
+	}
+
+	// Filters still apply on top of the range.
+	r = e.do(http.MethodGet, path+"?filter_call_id=range-2", tok, nil)
+	if got := dataIDs(r); len(got) != 1 || got[0] != recs[2].ID {
+		t.Fatalf("filtered listing %v, want record 2", got)
+	}
+}
+
+func TestAPIPaginatesCDRs(t *testing.T) {
+	e := newAPIEnv(t)
+	acct, tok := e.account("cdr pages")
+	var want []string
+	for i := range 7 {
+		r := record(acct, fmt.Sprintf("page-%d", i), e.now.Add(-time.Duration(7-i)*time.Minute))
+		e.write(r)
+		want = append([]string{r.ID}, want...) // newest first
+	}
+	var got []string
+	next := ""
+	for pages := 0; ; pages++ {
+		if pages > 4 {
+			t.Fatal("pagination does not end")
+		}
+		q := "?page_size=3"
+		if next != "" {
+			q += "&start_key=" + next
+		}
+		r := e.do(http.MethodGet, "/v2/accounts/"+acct+"/cdrs"+q, tok, nil)
+		e.want(r, http.StatusOK)
+		ids := dataIDs(r)
+		if len(ids) > 3 {
+			t.Fatalf("page of %d, page_size 3", len(ids))
+		}
+		got = append(got, ids...)
+		next, _ = r.env["next_start_key"].(string)
+		if next == "" {
+			break
+		}
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("pages gave %v, want %v (newest first, each once)", got, want)
+	}
+}
+
+func TestAPIServesCDRsAsCSV(t *testing.T) {
+	e := newAPIEnv(t)
+	acct, tok := e.account("cdr csv")
+	a := record(acct, "csv-a", e.now.Add(-2*time.Minute))
+	b := record(acct, "csv-b", e.now.Add(-time.Minute))
+	b.CallerIDName = `Smith, "Bob"`
+	e.write(a, b)
+	for _, how := range []struct{ query, header string }{{"", "text/csv"}, {"?accept=csv", ""}} {
+		var hdr []string
+		if how.header != "" {
+			hdr = []string{"Accept", how.header}
+		}
+		r := e.do(http.MethodGet, "/v2/accounts/"+acct+"/cdrs"+how.query, tok, nil, hdr...)
+		e.want(r, http.StatusOK)
+		if ct := r.hdr.Get("Content-Type"); ct != "text/csv" {
+			t.Fatalf("Content-Type %q, want text/csv", ct)
+		}
+		rows, err := csv.NewReader(bytes.NewReader(r.raw)).ReadAll()
+		if err != nil {
+			t.Fatalf("not CSV: %v\n%s", err, r.raw)
+		}
+		if len(rows) != 3 {
+			t.Fatalf("%d rows, want a header and two records:\n%s", len(rows), r.raw)
+		}
+		col := map[string]int{}
+		for i, h := range rows[0] {
+			col[h] = i
+		}
+		for _, k := range []string{"id", "call_id", "caller_id_name", "duration_seconds", "hangup_cause", "custom_channel_vars"} {
+			if _, ok := col[k]; !ok {
+				t.Fatalf("CSV header %v lacks %q", rows[0], k)
+			}
+		}
+		// Newest first; quoting survives a comma and quotes in a name.
+		if rows[1][col["call_id"]] != "csv-b" || rows[1][col["caller_id_name"]] != `Smith, "Bob"` {
+			t.Fatalf("first row %v", rows[1])
+		}
+		if rows[2][col["duration_seconds"]] != "12" || rows[2][col["custom_channel_vars"]] != `{"account_id":"`+acct+`"}` {
+			t.Fatalf("second row %v", rows[2])
+		}
+	}
+}
+
+func TestAPIGetsOneCDR(t *testing.T) {
+	e := newAPIEnv(t)
+	acctA, tokA := e.account("cdr a")
+	acctB, tokB := e.account("cdr b")
+	a := record(acctA, "get-a", e.now.Add(-time.Minute))
+	b := record(acctB, "get-b", e.now.Add(-time.Minute))
+	e.write(a, b)
+
+	r := e.do(http.MethodGet, "/v2/accounts/"+acctA+"/cdrs/"+a.ID, tokA, nil)
+	e.want(r, http.StatusOK)
+	if d, _ := r.env["data"].(map[string]any); d["call_id"] != "get-a" {
+		t.Fatalf("got %s", r.raw)
+	}
+	// Another account's record id, through one's own account: not found.
+	r = e.do(http.MethodGet, "/v2/accounts/"+acctA+"/cdrs/"+b.ID, tokA, nil)
+	e.want(r, http.StatusNotFound)
+	if ct := r.hdr.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("404 Content-Type %q", ct)
+	}
+	// Another account's path with one's own token: forbidden.
+	r = e.do(http.MethodGet, "/v2/accounts/"+acctB+"/cdrs/"+b.ID, tokA, nil)
+	if r.code != http.StatusForbidden && r.code != http.StatusUnauthorized {
+		t.Fatalf("reading another account's CDR path: %d %s", r.code, r.raw)
+	}
+	// And its listing holds only its own.
+	r = e.do(http.MethodGet, "/v2/accounts/"+acctB+"/cdrs", tokB, nil)
+	if got := dataIDs(r); len(got) != 1 || got[0] != b.ID {
+		t.Fatalf("account B lists %v", got)
+	}
+	// Ids that are not record ids.
+	for _, id := range []string{"nope", strings.Repeat("A", 32), "%3E"} {
+		r = e.do(http.MethodGet, "/v2/accounts/"+acctA+"/cdrs/"+id, tokA, nil)
+		e.want(r, http.StatusNotFound)
+	}
+}
+
+func TestAPIRejectsBadCDRRanges(t *testing.T) {
+	e := newAPIEnv(t)
+	acct, tok := e.account("cdr bad")
+	path := "/v2/accounts/" + acct + "/cdrs"
+	for _, c := range []struct{ query, field string }{
+		{"?created_from=yesterday", "created_from"},
+		{"?created_to=-5", "created_to"},
+		{"?created_from=" + greg(e.now) + "&created_to=" + greg(e.now.Add(-time.Hour)), "created_to"},
+		{"?created_from=" + greg(e.now.Add(-40*24*time.Hour)) + "&created_to=" + greg(e.now), "created_from"},
+	} {
+		r := e.do(http.MethodGet, path+c.query, tok, nil)
+		e.want(r, http.StatusBadRequest)
+		if d, _ := r.env["data"].(map[string]any); d[c.field] == nil {
+			t.Fatalf("%s: error does not name %s: %s", c.query, c.field, r.raw)
+		}
+	}
+	r := e.do(http.MethodGet, path, "", nil)
+	e.want(r, http.StatusUnauthorized)
+}
