@@ -37,6 +37,9 @@ type Config struct {
 	Demo         bool
 	LogLevel     string
 	NodeName     string
+	// PprofAddr, when set, serves Go's runtime profiles (net/http/pprof)
+	// there: goroutines, heap, CPU. Keep it on loopback.
+	PprofAddr string
 	// FsyncInterval is 0 for fsync on every write ("--fsync always"), else
 	// the interval of "--fsync 100ms".
 	FsyncInterval time.Duration
@@ -61,6 +64,7 @@ func Parse(name string, args []string, env []string) (*Config, error) {
 	fs.BoolVar(&c.Demo, "demo", false, "create a demo account with users, phones, extensions and a voicemail box")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.NodeName, "node-name", "", "this node's name (default: host name and API port)")
+	fs.StringVar(&c.PprofAddr, "pprof", "", "address serving runtime profiles at /debug/pprof/ (off when empty; keep it on loopback)")
 	fs.StringVar(&fsync, "fsync", "always", "embedded JetStream disk sync: 'always' (every write) or an interval such as 100ms")
 	// Environment first, so that flags given on the command line win.
 	envArgs, err := fromEnv(fs, env)
@@ -108,6 +112,11 @@ func (c *Config) check() error {
 	}
 	if c.Has(RoleNATS) && c.NATSURL != "" {
 		return errors.New("--nats names an external server: drop the nats role from --roles")
+	}
+	if c.PprofAddr != "" {
+		if _, _, err := net.SplitHostPort(c.PprofAddr); err != nil {
+			return fmt.Errorf("--pprof %q: %w", c.PprofAddr, err)
+		}
 	}
 	for name, addr := range map[string]string{"--http": c.HTTPAddr, "--sip": c.SIPAddr} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {

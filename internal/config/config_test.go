@@ -26,6 +26,7 @@ func TestBadConfigs(t *testing.T) {
 		"no nats":          {"--roles", "api"},
 		"nats both":        {"--nats", "nats://127.0.0.1:4222"},
 		"bad http":         {"--http", "nowhere"},
+		"bad pprof":        {"--pprof", "nowhere"},
 		"short master key": {"--master-api-key", "short"},
 		"bad log level":    {"--log-level", "loud"},
 		"stray argument":   {"extra"},
