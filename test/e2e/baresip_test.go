@@ -1,0 +1,315 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	be "encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// needBaresip skips a test when baresip is not installed (scripts/test.sh
+// installs it).
+func needBaresip(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("baresip"); err != nil {
+		t.Skip("baresip is not installed (scripts/test.sh installs it: apt-get install baresip)")
+	}
+	if _, err := os.Stat("/usr/lib/baresip/modules/sndfile.so"); err != nil {
+		t.Skip("baresip has no sndfile module to record what the callee hears")
+	}
+}
+
+// toneHz is the caller's microphone: a tone the callee's recording must
+// carry.
+const toneHz = 700
+
+// writeToneWAV writes secs seconds of a toneHz sine (or silence when
+// amplitude is 0) as 8 kHz 16-bit mono WAV.
+func writeToneWAV(t *testing.T, path string, secs int, amplitude float64) {
+	t.Helper()
+	n := 8000 * secs
+	var b bytes.Buffer
+	le := be.LittleEndian
+	b.WriteString("RIFF")
+	_ = be.Write(&b, le, uint32(36+2*n))
+	b.WriteString("WAVEfmt ")
+	for _, v := range []any{uint32(16), uint16(1), uint16(1), uint32(8000), uint32(16000), uint16(2), uint16(16)} {
+		_ = be.Write(&b, le, v) // PCM, mono, 8 kHz, 16 kB/s, 2-byte frames, 16 bits
+	}
+	b.WriteString("data")
+	_ = be.Write(&b, le, uint32(2*n))
+	for i := range n {
+		_ = be.Write(&b, le, int16(amplitude*math.Sin(2*math.Pi*toneHz*float64(i)/8000)))
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readWAV16 returns the samples of a 16-bit PCM WAV file and its rate.
+func readWAV16(path string) ([]int16, int, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(raw) < 12 || string(raw[:4]) != "RIFF" || string(raw[8:12]) != "WAVE" {
+		return nil, 0, errors.New("not a WAV file")
+	}
+	le := be.LittleEndian
+	rate, bits := 0, 0
+	for off := 12; off+8 <= len(raw); {
+		id, size := string(raw[off:off+4]), int(le.Uint32(raw[off+4:]))
+		body := raw[off+8 : min(off+8+size, len(raw))]
+		switch id {
+		case "fmt ":
+			if len(body) < 16 {
+				return nil, 0, errors.New("short fmt chunk")
+			}
+			rate, bits = int(le.Uint32(body[4:])), int(le.Uint16(body[14:]))
+		case "data":
+			if bits != 16 {
+				return nil, 0, fmt.Errorf("%d-bit samples, want 16", bits)
+			}
+			s := make([]int16, len(body)/2)
+			for i := range s {
+				s[i] = int16(le.Uint16(body[2*i:]))
+			}
+			return s, rate, nil
+		}
+		off += 8 + size + size&1
+	}
+	return nil, 0, errors.New("no data chunk")
+}
+
+// toneSeconds counts the 100 ms blocks of samples in which toneHz carries
+// most of the energy at an audible level, in seconds: silence, noise or
+// another sound count for nothing.
+func toneSeconds(s []int16, rate int) float64 {
+	block := rate / 10
+	k := 2 * math.Cos(2*math.Pi*toneHz/float64(rate))
+	good := 0
+	for off := 0; off+block <= len(s); off += block {
+		var s1, s2, energy float64
+		for _, v := range s[off : off+block] {
+			x := float64(v)
+			energy += x * x
+			s0 := x + k*s1 - s2
+			s2, s1 = s1, s0
+		}
+		// Goertzel power at toneHz, scaled to compare with the block's
+		// energy (a pure tone gives a ratio near 1).
+		power := (s1*s1 + s2*s2 - k*s1*s2) * 2 / float64(block)
+		rms := math.Sqrt(energy / float64(block))
+		if rms > 500 && power/energy > 0.6 {
+			good++
+		}
+	}
+	return float64(good) / 10
+}
+
+// freeSIPPort finds p with UDP p and TCP p, p+1 free: baresip also binds
+// TCP and TLS (p+1) next to its SIP port.
+func freeSIPPort(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		p := freeUDPPort(t)
+		ok := true
+		for _, q := range []int{p, p + 1} {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", q))
+			if err != nil {
+				ok = false
+				break
+			}
+			l.Close()
+		}
+		if ok {
+			return p
+		}
+	}
+	t.Fatal("no free SIP port pair")
+	return 0
+}
+
+// baresip is one baresip instance with its own config folder.
+type baresip struct {
+	dir string
+	out *syncBuffer
+	cmd *exec.Cmd
+	end chan struct{}
+}
+
+// startBaresip runs baresip for at most secs seconds with one account,
+// registering through the edge; mic is the WAV it sends, recordings go to
+// dir/rec (sndfile: *-dec.wav is what it heard).
+func startBaresip(t *testing.T, dir, user, password, realm, edge, mic string, rtpLow int, secs int, autoAnswer bool, commands ...string) *baresip {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, "rec"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	config := strings.Join([]string{
+		"poll_method epoll",
+		fmt.Sprintf("sip_listen 127.0.0.1:%d", freeSIPPort(t)),
+		"net_interface lo",
+		"audio_player alsa,null",
+		"audio_alert alsa,null",
+		"audio_source aufile," + mic,
+		"audio_srate 8000",
+		"audio_channels 1",
+		fmt.Sprintf("rtp_ports %d-%d", rtpLow, rtpLow+49),
+		"module_path /usr/lib/baresip/modules",
+		"module g711.so", "module aufile.so", "module alsa.so", "module sndfile.so",
+		"snd_path " + filepath.Join(dir, "rec"),
+		"module_app account.so", "module_app menu.so",
+	}, "\n") + "\n"
+	answer := ""
+	if autoAnswer {
+		answer = ";answermode=auto"
+	}
+	account := fmt.Sprintf("<sip:%s@%s;transport=udp>;auth_pass=%s;outbound=\"sip:%s;transport=udp\";regint=300;audio_codecs=PCMU%s\n",
+		user, realm, password, edge, answer)
+	for name, body := range map[string]string{"config": config, "accounts": account} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := []string{"-f", dir, "-t", fmt.Sprint(secs)}
+	for _, c := range commands {
+		args = append(args, "-e", c)
+	}
+	cmd := exec.Command("baresip", args...)
+	b := &baresip{dir: dir, out: &syncBuffer{}, cmd: cmd, end: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = b.out, b.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = cmd.Wait(); close(b.end) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-b.end
+	})
+	return b
+}
+
+// wait waits (bounded) for baresip to quit by its -t timer.
+func (b *baresip) wait(t *testing.T, limit time.Duration) {
+	t.Helper()
+	select {
+	case <-b.end:
+	case <-time.After(limit):
+		t.Fatalf("baresip did not quit within %s:\n%s", limit, b.out.String())
+	}
+}
+
+// registered reports whether the account's SIP username has a binding.
+func (tn *tenant) registered(t *testing.T, username string) bool {
+	t.Helper()
+	code, env, err := tn.c.do(context.Background(), http.MethodGet, "/accounts/"+tn.account+"/registrations", nil)
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("GET registrations: %d %v %v", code, err, env)
+	}
+	for _, r := range env["data"].([]any) {
+		if m, _ := r.(map[string]any); m["username"] == username {
+			return true
+		}
+	}
+	return false
+}
+
+// TestBaresipCallCarriesAudio registers two baresip phones with
+// credentials created through the API; the caller dials the callee's
+// extension and sends a tone, the callee answers automatically and
+// records what it hears. The recording must carry the tone, not silence.
+func TestBaresipCallCarriesAudio(t *testing.T) {
+	needBaresip(t)
+	needMediaRole(t)
+	dir := t.TempDir()
+	edge := fmt.Sprintf("127.0.0.1:%d", freeUDPPort(t))
+	p := start(t, "--data", filepath.Join(dir, "data"), "--master-api-key", masterKey(),
+		"--sip", edge, "--rtp-ip", "127.0.0.1", "--rtp-ports", "31000-31999")
+	c := newClient(p.addr)
+	master := c.login(t, masterKey())
+	tn := provisionTenant(t, c, master, "baresip.e2e.test", dir)
+
+	tone, quiet := filepath.Join(dir, "tone.wav"), filepath.Join(dir, "silence.wav")
+	writeToneWAV(t, tone, 20, 8000)
+	writeToneWAV(t, quiet, 30, 0)
+	callee := startBaresip(t, filepath.Join(dir, "callee"), tn.callee, tn.calleePW, tn.realm, edge, quiet, 30700, 30, true)
+	if !waitFor(15*time.Second, func() bool { return tn.registered(t, tn.callee) }) {
+		t.Fatalf("the callee did not register:\n%s", callee.out.String())
+	}
+	caller := startBaresip(t, filepath.Join(dir, "caller"), tn.caller, tn.callerPW, tn.realm, edge, tone, 30600, 8, false,
+		"/dial "+tn.number)
+	caller.wait(t, 20*time.Second)
+
+	var heard float64
+	var recs []string
+	ok := waitFor(10*time.Second, func() bool {
+		recs, _ = filepath.Glob(filepath.Join(callee.dir, "rec", "*-dec.wav"))
+		for _, r := range recs {
+			if s, rate, err := readWAV16(r); err == nil && rate > 0 {
+				heard = max(heard, toneSeconds(s, rate))
+			}
+		}
+		return heard >= 3
+	})
+	if !ok {
+		t.Fatalf("the callee heard %.1f s of the caller's tone (recordings %v), want ≥ 3 s\ncaller:\n%s\ncallee:\n%s\nstrowger:\n%s",
+			heard, recs, caller.out.String(), callee.out.String(), p.out.String())
+	}
+	t.Logf("the callee heard %.1f s of the caller's %d Hz tone", heard, toneHz)
+	checkCallCDRs(t, tn, tn.waitCDRs(t, 2, 10*time.Second), 3)
+}
+
+// TestToneDetector checks the recording check itself: a tone counts, and
+// silence, noise and another tone do not.
+func TestToneDetector(t *testing.T) {
+	dir := t.TempDir()
+	tone, quiet := filepath.Join(dir, "tone.wav"), filepath.Join(dir, "quiet.wav")
+	writeToneWAV(t, tone, 2, 8000)
+	writeToneWAV(t, quiet, 2, 0)
+	for _, c := range []struct {
+		path     string
+		min, max float64
+	}{{tone, 1.9, 2}, {quiet, 0, 0}} {
+		s, rate, err := readWAV16(c.path)
+		if err != nil || rate != 8000 {
+			t.Fatalf("%s: %v rate %d", c.path, err, rate)
+		}
+		if got := toneSeconds(s, rate); got < c.min || got > c.max {
+			t.Fatalf("%s: %.1f s of tone, want %.1f–%.1f", filepath.Base(c.path), got, c.min, c.max)
+		}
+	}
+	other := make([]int16, 16000)
+	noise := make([]int16, 16000)
+	seed := uint32(1)
+	for i := range other {
+		other[i] = int16(8000 * math.Sin(2*math.Pi*1500*float64(i)/8000))
+		seed = seed*1664525 + 1013904223
+		noise[i] = int16(seed >> 18)
+	}
+	if got := toneSeconds(other, 8000); got != 0 {
+		t.Fatalf("a 1500 Hz tone counted as %.1f s of the %d Hz tone", got, toneHz)
+	}
+	if got := toneSeconds(noise, 8000); got != 0 {
+		t.Fatalf("noise counted as %.1f s of tone", got)
+	}
+	if _, _, err := readWAV16(filepath.Join(dir, "missing.wav")); err == nil {
+		t.Fatal("a missing file read as WAV")
+	}
+	if err := os.WriteFile(quiet, []byte("RIFF0000WAVEjunk"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := readWAV16(quiet); err == nil {
+		t.Fatal("a WAV without data read")
+	}
+}
