@@ -48,6 +48,10 @@ const DocEventsAll = prefix + "docs.>"
 // DocEventsAccount matches every document event of one account.
 func DocEventsAccount(account string) string { return prefix + "docs." + account + ".>" }
 
+// DocEventsType matches the document events of one type in every account
+// (the dialplan cache listens to callflow changes this way).
+func DocEventsType(docType string) string { return prefix + "docs.*." + docType + ".*" }
+
 // CallEvent carries call events (create, answer, bridge, destroy):
 //
 //	strowger.calls.<account>.<event>.<callid-token>

@@ -35,6 +35,21 @@ type Result struct {
 	// Jump, when set, replaces the rest of the tree: execution continues at
 	// its root (the callflow module).
 	Jump *Node
+
+	// Fields below were added with the engine; zero values keep the
+	// meaning above.
+
+	// Fallbacks are further child keys tried in order when Branch is
+	// absent, before "_" (a 603 from a callee: Branch "sip:603", Fallbacks
+	// ["sip:486"]).
+	Fallbacks []string
+	// JumpID is the id of the callflow Jump came from, recorded in the
+	// position path so another node can resume the call.
+	JumpID string
+	// Bridge is the outcome of the module's bridge attempt, nil when it did
+	// not bridge. The engine keeps the last one so the B2BUA can answer the
+	// caller with a matching status when the flow ends (FlowEnded).
+	Bridge *BridgeResult
 }
 
 // Endpoint is one device to ring, resolved from device, user and group

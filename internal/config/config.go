@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -43,6 +45,12 @@ type Config struct {
 	// FsyncInterval is 0 for fsync on every write ("--fsync always"), else
 	// the interval of "--fsync 100ms".
 	FsyncInterval time.Duration
+	// RTPIP is the media role's RTP address (SDP and sockets); RTPPortLow
+	// and RTPPortHigh its UDP range (--rtp-ports LOW-HIGH); RTPTimeout ends
+	// calls whose media stopped.
+	RTPIP                   netip.Addr
+	RTPPortLow, RTPPortHigh int
+	RTPTimeout              time.Duration
 }
 
 // Has reports whether the process runs a role.
@@ -53,7 +61,7 @@ func (c *Config) Has(role string) bool { return slices.Contains(c.Roles, role) }
 func Parse(name string, args []string, env []string) (*Config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	c := &Config{}
-	var roles, fsync string
+	var roles, fsync, rtpIP, rtpPorts string
 	fs.StringVar(&c.DataDir, "data", "./data", "data folder (JetStream store, master key)")
 	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8000", "REST API listen address")
 	fs.StringVar(&c.SIPAddr, "sip", "127.0.0.1:5060", "SIP edge listen address (UDP and TCP)")
@@ -66,6 +74,9 @@ func Parse(name string, args []string, env []string) (*Config, error) {
 	fs.StringVar(&c.NodeName, "node-name", "", "this node's name (default: host name and API port)")
 	fs.StringVar(&c.PprofAddr, "pprof", "", "address serving runtime profiles at /debug/pprof/ (off when empty; keep it on loopback)")
 	fs.StringVar(&fsync, "fsync", "always", "embedded JetStream disk sync: 'always' (every write) or an interval such as 100ms")
+	fs.StringVar(&rtpIP, "rtp-ip", "127.0.0.1", "media role: IP address for RTP, announced in SDP")
+	fs.StringVar(&rtpPorts, "rtp-ports", "16384-32767", "media role: UDP port range LOW-HIGH for RTP/RTCP")
+	fs.DurationVar(&c.RTPTimeout, "rtp-timeout", 60*time.Second, "media role: end a call whose RTP stopped this long")
 	// Environment first, so that flags given on the command line win.
 	envArgs, err := fromEnv(fs, env)
 	if err != nil {
@@ -86,6 +97,9 @@ func Parse(name string, args []string, env []string) (*Config, error) {
 			return nil, fmt.Errorf("--fsync %q: want 'always' or an interval up to 1m", fsync)
 		}
 		c.FsyncInterval = d
+	}
+	if err := c.parseRTP(rtpIP, rtpPorts); err != nil {
+		return nil, err
 	}
 	c.Roles = nil
 	for _, r := range strings.Split(roles, ",") {
@@ -135,6 +149,26 @@ func (c *Config) check() error {
 		host, _ := os.Hostname()
 		_, port, _ := net.SplitHostPort(c.HTTPAddr)
 		c.NodeName = sanitize(host + "-" + port)
+	}
+	return nil
+}
+
+// parseRTP reads --rtp-ip and --rtp-ports.
+func (c *Config) parseRTP(ip, ports string) error {
+	a, err := netip.ParseAddr(strings.TrimSpace(ip))
+	if err != nil || a.IsUnspecified() || a.IsMulticast() {
+		return fmt.Errorf("--rtp-ip %q: want the unicast address to announce in SDP", ip)
+	}
+	c.RTPIP = a.Unmap()
+	lo, hi, ok := strings.Cut(strings.TrimSpace(ports), "-")
+	l, err1 := strconv.Atoi(lo)
+	h, err2 := strconv.Atoi(hi)
+	if !ok || err1 != nil || err2 != nil || l < 1024 || h > 65535 || h-l < 1 {
+		return fmt.Errorf("--rtp-ports %q: want LOW-HIGH within 1024-65535 holding at least one even/odd pair", ports)
+	}
+	c.RTPPortLow, c.RTPPortHigh = l, h
+	if c.RTPTimeout < 0 || (c.RTPTimeout > 0 && c.RTPTimeout < time.Second) {
+		return fmt.Errorf("--rtp-timeout %s: want 0 (off) or at least 1s", c.RTPTimeout)
 	}
 	return nil
 }

@@ -31,6 +31,12 @@ func TestBadConfigs(t *testing.T) {
 		"bad log level":    {"--log-level", "loud"},
 		"stray argument":   {"extra"},
 		"unknown flag":     {"--frobnicate"},
+		"rtp ip name":      {"--rtp-ip", "media.local"},
+		"rtp ip any":       {"--rtp-ip", "0.0.0.0"},
+		"rtp ports order":  {"--rtp-ports", "30000-20000"},
+		"rtp ports low":    {"--rtp-ports", "80-2000"},
+		"rtp ports form":   {"--rtp-ports", "20000"},
+		"rtp timeout tiny": {"--rtp-timeout", "10ms"},
 	} {
 		if _, err := Parse("serve", args, nil); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -38,5 +44,22 @@ func TestBadConfigs(t *testing.T) {
 	}
 	if c, err := Parse("serve", []string{"--roles", "api,edge", "--nats", "nats://127.0.0.1:4222"}, nil); err != nil || c.Has(RoleNATS) {
 		t.Fatalf("external nats: %v %+v", err, c)
+	}
+}
+
+func TestRTPFlags(t *testing.T) {
+	c, err := Parse("serve", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RTPIP.String() != "127.0.0.1" || c.RTPPortLow != 16384 || c.RTPPortHigh != 32767 || c.RTPTimeout.Seconds() != 60 {
+		t.Fatalf("rtp defaults: %+v", c)
+	}
+	c, err = Parse("serve", []string{"--rtp-ports", "20000-20999"}, []string{"STROWGER_RTP_IP=127.0.0.2", "STROWGER_RTP_PORTS=1-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RTPIP.String() != "127.0.0.2" || c.RTPPortLow != 20000 || c.RTPPortHigh != 20999 {
+		t.Fatalf("rtp env/flags: %+v", c)
 	}
 }

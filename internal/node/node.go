@@ -21,6 +21,7 @@ import (
 
 	"github.com/strowger/strowger/internal/api"
 	"github.com/strowger/strowger/internal/auth"
+	"github.com/strowger/strowger/internal/b2bua"
 	"github.com/strowger/strowger/internal/bus"
 	"github.com/strowger/strowger/internal/cdr"
 	"github.com/strowger/strowger/internal/clock"
@@ -107,6 +108,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	if n.cfg.Has(config.RoleMedia) {
+		if err := n.startMedia(ctx, js); err != nil {
+			return err
+		}
+	}
 	if n.cfg.PprofAddr != "" {
 		if err := n.startPprof(); err != nil {
 			return err
@@ -134,6 +140,7 @@ func (n *Node) startAPI(ctx context.Context, js jetstream.JetStream) error {
 	srv := api.New(api.Config{NodeName: n.cfg.NodeName, Version: Version}, api.Deps{
 		Store: n.st, Signer: signer, Log: n.log.With("role", "api"), Clock: n.clock, Master: master,
 		Registrations: registrations{loc: location.New(js, n.st.Buckets().Registrations, n.clock)},
+		Channels:      b2bua.NewChannels(n.st.Buckets().Calls, n.clock),
 		CDRs:          cdr.NewReader(js, n.log.With("component", "cdr"), cdr.ReaderOptions{}),
 	})
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)

@@ -7,7 +7,9 @@
 package answer
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 
 	"github.com/strowger/strowger/internal/callflow"
 	"github.com/strowger/strowger/internal/validation"
@@ -17,21 +19,25 @@ import (
 const Name = "answer"
 
 // Config is the node's (empty) data.
-type Config struct{}
-
-// Refs is empty: answer names no document.
-func (*Config) Refs() []callflow.Ref { return nil }
+type Config = callflow.NoData
 
 type module struct{}
 
 func init() { callflow.Register(module{}) }
 
+var _ callflow.Executor = module{}
+
 func (module) Name() string { return Name }
 
 func (module) Decode(data json.RawMessage) (callflow.Config, validation.Errors) {
-	c := &Config{}
-	if errs := callflow.DecodeData(data, c); !errs.Empty() {
-		return nil, errs
+	return callflow.DecodeNoData(data)
+}
+
+// Exec answers the caller (nothing happens if it is answered already) and
+// continues on "_".
+func (module) Exec(ctx context.Context, call callflow.Call, _ callflow.Config) (callflow.Result, error) {
+	if err := call.Answer(ctx); err != nil {
+		return callflow.Result{}, fmt.Errorf("answering: %w", err)
 	}
-	return c, nil
+	return callflow.Result{Branch: callflow.DefaultChild}, nil
 }

@@ -6,7 +6,10 @@
 package callflow
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 
 	cf "github.com/strowger/strowger/internal/callflow"
 	"github.com/strowger/strowger/internal/validation"
@@ -30,6 +33,8 @@ type module struct{}
 
 func init() { cf.Register(module{}) }
 
+var _ cf.Executor = module{}
+
 func (module) Name() string { return Name }
 
 func (module) Decode(data json.RawMessage) (cf.Config, validation.Errors) {
@@ -43,4 +48,23 @@ func (module) Decode(data json.RawMessage) (cf.Config, validation.Errors) {
 		return nil, errs
 	}
 	return c, nil
+}
+
+// Exec loads the target callflow of the call's account and jumps to its
+// flow. A target that no longer exists (or belongs to another account)
+// takes "_", as in Kazoo.
+func (module) Exec(ctx context.Context, call cf.Call, cfg cf.Config) (cf.Result, error) {
+	c, ok := cfg.(*Config)
+	if !ok {
+		return cf.Result{}, fmt.Errorf("callflow: config is %T", cfg)
+	}
+	root, err := call.Callflow(ctx, c.ID)
+	if errors.Is(err, cf.ErrNotFound) {
+		call.Log().Warn("callflow to branch to not found", "callflow_id", c.ID)
+		return cf.Result{Branch: cf.DefaultChild}, nil
+	}
+	if err != nil {
+		return cf.Result{}, fmt.Errorf("loading callflow %s: %w", c.ID, err)
+	}
+	return cf.Result{Jump: root, JumpID: c.ID}, nil
 }

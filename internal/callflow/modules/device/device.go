@@ -5,7 +5,9 @@
 package device
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 
 	"github.com/strowger/strowger/internal/callflow"
 	"github.com/strowger/strowger/internal/validation"
@@ -14,27 +16,14 @@ import (
 // Name is the module's name in a flow node.
 const Name = "device"
 
-// Config is the node's data, with Kazoo's field names.
+// Config is the node's data, with Kazoo's field names: the shared ringing
+// target (id, timeout, delay, can_call_self, can_text_self, static_invite,
+// suppress_clid, custom_sip_headers) and dial_strategy.
 type Config struct {
-	// ID is the device document to ring.
-	ID string `json:"id" callflow:"required"`
-	// Timeout is how long to ring, in seconds (default 20).
-	Timeout int `json:"timeout"`
-	// Delay is how long to wait before ringing, in seconds.
-	Delay int `json:"delay"`
+	callflow.Target
 	// DialStrategy is how the device's registrations are rung:
 	// simultaneous (default) or single.
 	DialStrategy string `json:"dial_strategy"`
-	// CanCallSelf lets the device's own calls ring it.
-	CanCallSelf bool `json:"can_call_self"`
-	// CanTextSelf lets the device's own messages reach it.
-	CanTextSelf bool `json:"can_text_self"`
-	// StaticInvite replaces the Request-URI of the outbound INVITE.
-	StaticInvite string `json:"static_invite"`
-	// SuppressCLID withholds the caller's identity from the device.
-	SuppressCLID bool `json:"suppress_clid"`
-	// CustomSIPHeaders are added to the outbound INVITE.
-	CustomSIPHeaders map[string]string `json:"custom_sip_headers"`
 }
 
 // Refs names the device.
@@ -46,27 +35,25 @@ type module struct{}
 
 func init() { callflow.Register(module{}) }
 
+var _ callflow.Executor = module{}
+
 func (module) Name() string { return Name }
 
 func (module) Decode(data json.RawMessage) (callflow.Config, validation.Errors) {
-	c := &Config{
-		Timeout:      callflow.DefaultRingTimeout,
-		DialStrategy: callflow.StrategySimultaneous,
+	c := &Config{Target: callflow.DefaultTarget(), DialStrategy: callflow.StrategySimultaneous}
+	return callflow.DecodeTarget(data, c, &c.Target, func(errs validation.Errors) {
+		callflow.CheckEnum(errs, "dial_strategy", c.DialStrategy, callflow.StrategySimultaneous, callflow.StrategySingle)
+	})
+}
+
+// Exec rings the device (unless it is missing or disabled: then "_") and
+// branches on the outcome (callflow.BridgeOutcome). The device's
+// registrations are the B2BUA's business: it forks to all of them.
+func (module) Exec(ctx context.Context, call callflow.Call, cfg callflow.Config) (callflow.Result, error) {
+	c, ok := cfg.(*Config)
+	if !ok {
+		return callflow.Result{}, fmt.Errorf("device: config is %T", cfg)
 	}
-	if errs := callflow.DecodeData(data, c); !errs.Empty() {
-		return nil, errs
-	}
-	errs := validation.Errors{}
-	callflow.CheckDocID(errs, "id", c.ID)
-	callflow.CheckRange(errs, "timeout", c.Timeout, 1, callflow.MaxRingTimeout)
-	callflow.CheckMin(errs, "delay", c.Delay, 0)
-	callflow.CheckEnum(errs, "dial_strategy", c.DialStrategy, callflow.StrategySimultaneous, callflow.StrategySingle)
-	if callflow.HasControl(c.StaticInvite) {
-		errs.Add("static_invite", "pattern", "Value must not contain control characters")
-	}
-	callflow.CheckSIPHeaders(errs, "custom_sip_headers", c.CustomSIPHeaders)
-	if !errs.Empty() {
-		return nil, errs
-	}
-	return c, nil
+	refs, req := c.Ring(callflow.RefDevice, callflow.StrategySimultaneous, false)
+	return callflow.BridgeEndpoints(ctx, call, refs, req)
 }

@@ -6,7 +6,9 @@
 package group
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 
 	"github.com/strowger/strowger/internal/callflow"
 	"github.com/strowger/strowger/internal/validation"
@@ -32,6 +34,8 @@ type module struct{}
 
 func init() { callflow.Register(module{}) }
 
+var _ callflow.Executor = module{}
+
 func (module) Name() string { return Name }
 
 func (module) Decode(data json.RawMessage) (callflow.Config, validation.Errors) {
@@ -46,4 +50,17 @@ func (module) Decode(data json.RawMessage) (callflow.Config, validation.Errors) 
 		return nil, errs
 	}
 	return c, nil
+}
+
+// Exec rings the members of the groups document (each with the node's
+// timeout), then the node's inline endpoints, with the node's strategy, and
+// branches on the outcome (callflow.BridgeOutcome). A missing group rings
+// only the inline endpoints; with nothing to ring it takes "_".
+func (module) Exec(ctx context.Context, call callflow.Call, cfg callflow.Config) (callflow.Result, error) {
+	c, ok := cfg.(*Config)
+	if !ok {
+		return callflow.Result{}, fmt.Errorf("group: config is %T", cfg)
+	}
+	group := callflow.RingEndpoint{EndpointType: callflow.RefGroup, ID: c.ID, Timeout: c.Timeout}
+	return c.Ring.Exec(ctx, call, []callflow.RingEndpoint{group})
 }

@@ -6,7 +6,9 @@
 package hangup
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 
 	"github.com/strowger/strowger/internal/callflow"
 	"github.com/strowger/strowger/internal/validation"
@@ -15,22 +17,29 @@ import (
 // Name is the module's name in a flow node.
 const Name = "hangup"
 
-// Config is the node's (empty) data.
-type Config struct{}
+// Cause is the hangup cause the module ends calls with.
+const Cause = "NORMAL_CLEARING"
 
-// Refs is empty: hangup names no document.
-func (*Config) Refs() []callflow.Ref { return nil }
+// Config is the node's (empty) data.
+type Config = callflow.NoData
 
 type module struct{}
 
 func init() { callflow.Register(module{}) }
 
+var _ callflow.Executor = module{}
+
 func (module) Name() string { return Name }
 
 func (module) Decode(data json.RawMessage) (callflow.Config, validation.Errors) {
-	c := &Config{}
-	if errs := callflow.DecodeData(data, c); !errs.Empty() {
-		return nil, errs
+	return callflow.DecodeNoData(data)
+}
+
+// Exec ends the call (an unanswered caller gets the B2BUA's answer for
+// NORMAL_CLEARING) and stops the flow.
+func (module) Exec(ctx context.Context, call callflow.Call, _ callflow.Config) (callflow.Result, error) {
+	if err := call.Hangup(ctx, Cause); err != nil {
+		return callflow.Result{}, fmt.Errorf("hanging up: %w", err)
 	}
-	return c, nil
+	return callflow.Result{Stop: true}, nil
 }

@@ -6,7 +6,9 @@
 package response
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 
 	"github.com/strowger/strowger/internal/callflow"
 	"github.com/strowger/strowger/internal/validation"
@@ -37,6 +39,8 @@ type module struct{}
 
 func init() { callflow.Register(module{}) }
 
+var _ callflow.Executor = module{}
+
 func (module) Name() string { return Name }
 
 func (module) Decode(data json.RawMessage) (callflow.Config, validation.Errors) {
@@ -61,4 +65,18 @@ func (module) Decode(data json.RawMessage) (callflow.Config, validation.Errors) 
 		return nil, errs
 	}
 	return c, nil
+}
+
+// Exec ends the call with the node's status and reason (on a call already
+// answered the B2BUA hangs up instead) and stops the flow. Playing media
+// first needs the play engine (a later issue): until then media is skipped.
+func (module) Exec(ctx context.Context, call callflow.Call, cfg callflow.Config) (callflow.Result, error) {
+	c, ok := cfg.(*Config)
+	if !ok {
+		return callflow.Result{}, fmt.Errorf("response: config is %T", cfg)
+	}
+	if err := call.Respond(ctx, c.Code, c.Message); err != nil {
+		return callflow.Result{}, fmt.Errorf("responding %d: %w", c.Code, err)
+	}
+	return callflow.Result{Stop: true}, nil
 }

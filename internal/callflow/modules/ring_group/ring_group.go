@@ -6,7 +6,9 @@
 package ringgroup
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 
 	"github.com/strowger/strowger/internal/callflow"
 	"github.com/strowger/strowger/internal/validation"
@@ -26,6 +28,8 @@ func (c *Config) Refs() []callflow.Ref { return c.Ring.Refs() }
 type module struct{}
 
 func init() { callflow.Register(module{}) }
+
+var _ callflow.Executor = module{}
 
 func (module) Name() string { return Name }
 
@@ -47,4 +51,15 @@ func (module) Decode(data json.RawMessage) (callflow.Config, validation.Errors) 
 		return nil, errs
 	}
 	return c, nil
+}
+
+// Exec rings the endpoints (devices, users' devices, groups' members) with
+// the node's strategy and branches on the outcome (callflow.BridgeOutcome);
+// when none of them can ring it takes "_".
+func (module) Exec(ctx context.Context, call callflow.Call, cfg callflow.Config) (callflow.Result, error) {
+	c, ok := cfg.(*Config)
+	if !ok {
+		return callflow.Result{}, fmt.Errorf("ring_group: config is %T", cfg)
+	}
+	return c.Ring.Exec(ctx, call, nil)
 }

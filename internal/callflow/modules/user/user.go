@@ -6,7 +6,9 @@
 package user
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 
 	"github.com/strowger/strowger/internal/callflow"
 	"github.com/strowger/strowger/internal/validation"
@@ -15,29 +17,16 @@ import (
 // Name is the module's name in a flow node.
 const Name = "user"
 
-// Config is the node's data, with Kazoo's field names.
+// Config is the node's data, with Kazoo's field names: the shared ringing
+// target (id, timeout, delay, can_call_self, can_text_self, static_invite,
+// suppress_clid, custom_sip_headers), strategy and fail_on_single_reject.
 type Config struct {
-	// ID is the user document whose devices ring.
-	ID string `json:"id" callflow:"required"`
-	// Timeout is how long to ring, in seconds (default 20).
-	Timeout int `json:"timeout"`
+	callflow.Target
 	// Strategy is simultaneous (default: all devices at once) or single
 	// (one after the other).
 	Strategy string `json:"strategy"`
-	// Delay is how long to wait before ringing, in seconds.
-	Delay int `json:"delay"`
-	// CanCallSelf lets the user's own calls ring the user's devices.
-	CanCallSelf bool `json:"can_call_self"`
-	// CanTextSelf lets the user's own messages reach the user's devices.
-	CanTextSelf bool `json:"can_text_self"`
 	// FailOnSingleReject ends the ring when any one device rejects the call.
 	FailOnSingleReject bool `json:"fail_on_single_reject"`
-	// StaticInvite replaces the Request-URI of the outbound INVITEs.
-	StaticInvite string `json:"static_invite"`
-	// SuppressCLID withholds the caller's identity from the devices.
-	SuppressCLID bool `json:"suppress_clid"`
-	// CustomSIPHeaders are added to the outbound INVITEs.
-	CustomSIPHeaders map[string]string `json:"custom_sip_headers"`
 }
 
 // Refs names the user.
@@ -49,27 +38,26 @@ type module struct{}
 
 func init() { callflow.Register(module{}) }
 
+var _ callflow.Executor = module{}
+
 func (module) Name() string { return Name }
 
 func (module) Decode(data json.RawMessage) (callflow.Config, validation.Errors) {
-	c := &Config{
-		Timeout:  callflow.DefaultRingTimeout,
-		Strategy: callflow.StrategySimultaneous,
+	c := &Config{Target: callflow.DefaultTarget(), Strategy: callflow.StrategySimultaneous}
+	return callflow.DecodeTarget(data, c, &c.Target, func(errs validation.Errors) {
+		callflow.CheckEnum(errs, "strategy", c.Strategy, callflow.StrategySimultaneous, callflow.StrategySingle)
+	})
+}
+
+// Exec rings every enabled device of the user with the node's strategy
+// (all at once by default), each with the node's delay and timeout, and
+// branches on the outcome (callflow.BridgeOutcome). A missing or disabled
+// user, or one without devices, takes "_".
+func (module) Exec(ctx context.Context, call callflow.Call, cfg callflow.Config) (callflow.Result, error) {
+	c, ok := cfg.(*Config)
+	if !ok {
+		return callflow.Result{}, fmt.Errorf("user: config is %T", cfg)
 	}
-	if errs := callflow.DecodeData(data, c); !errs.Empty() {
-		return nil, errs
-	}
-	errs := validation.Errors{}
-	callflow.CheckDocID(errs, "id", c.ID)
-	callflow.CheckRange(errs, "timeout", c.Timeout, 1, callflow.MaxRingTimeout)
-	callflow.CheckEnum(errs, "strategy", c.Strategy, callflow.StrategySimultaneous, callflow.StrategySingle)
-	callflow.CheckMin(errs, "delay", c.Delay, 0)
-	if callflow.HasControl(c.StaticInvite) {
-		errs.Add("static_invite", "pattern", "Value must not contain control characters")
-	}
-	callflow.CheckSIPHeaders(errs, "custom_sip_headers", c.CustomSIPHeaders)
-	if !errs.Empty() {
-		return nil, errs
-	}
-	return c, nil
+	refs, req := c.Ring(callflow.RefUser, c.Strategy, c.FailOnSingleReject)
+	return callflow.BridgeEndpoints(ctx, call, refs, req)
 }

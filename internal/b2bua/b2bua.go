@@ -1,0 +1,347 @@
+package b2bua
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/strowger/strowger/internal/bus"
+	"github.com/strowger/strowger/internal/callflow"
+	"github.com/strowger/strowger/internal/cdr"
+	"github.com/strowger/strowger/internal/clock"
+	"github.com/strowger/strowger/internal/location"
+	"github.com/strowger/strowger/internal/media"
+	"github.com/strowger/strowger/internal/sipbus"
+	"github.com/strowger/strowger/internal/store"
+)
+
+// Router runs the routing of a new call: in production the account's
+// dialplan lookup and the callflow engine. It returns when it is done with
+// the call; whatever the call still needs then (a final answer to an
+// unanswered caller, a BYE) the B2BUA does itself.
+type Router interface {
+	Route(ctx context.Context, call callflow.Call) error
+}
+
+// RouterFunc adapts a function to Router.
+type RouterFunc func(ctx context.Context, call callflow.Call) error
+
+// Route implements Router.
+func (f RouterFunc) Route(ctx context.Context, call callflow.Call) error { return f(ctx, call) }
+
+// Docs reads tenant documents (implemented by *store.Store).
+type Docs interface {
+	Get(ctx context.Context, account, typ, id string) (*store.Doc, error)
+	List(ctx context.Context, account, typ string) ([]*store.Doc, error)
+}
+
+// Config is how the B2BUA runs.
+type Config struct {
+	// NodeID names this media node (bus subjects, ownership, CDRs).
+	NodeID string
+	// RTPIP is the address announced in SDP and bound for RTP.
+	RTPIP netip.Addr
+	// RTPTimeout ends a bridged call whose media stopped for this long
+	// (0: 60 s; negative disables).
+	RTPTimeout time.Duration
+	// T1 is the RFC 3261 round-trip estimate (0: 500 ms).
+	T1 time.Duration
+	// DefaultRingTimeout bounds a bridge whose request gives no timeout
+	// (0: 20 s, Kazoo's default).
+	DefaultRingTimeout time.Duration
+}
+
+// Deps are what the B2BUA uses.
+type Deps struct {
+	Conn     *nats.Conn
+	Buckets  *store.Buckets
+	Docs     Docs
+	Location *location.Store
+	CDRs     *cdr.Writer
+	Ports    *media.Ports
+	Router   Router
+	Clock    clock.Clock
+	Logger   *slog.Logger
+}
+
+// SIP timer constants (RFC 3261 §17, Table 4).
+const (
+	defaultT1 = 500 * time.Millisecond
+	t2        = 4 * time.Second
+)
+
+// Server is the B2BUA of one media node.
+type Server struct {
+	cfg Config
+	d   Deps
+	clk clock.Clock
+	log *slog.Logger
+
+	// calls maps every Call-ID the node handles (caller leg and callee
+	// legs) to its call; sync.Map keeps the call path free of a global
+	// lock.
+	calls sync.Map // string → *call
+	live  atomic.Int64
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	sub      *nats.Subscription
+	wg       sync.WaitGroup // heartbeat goroutine
+	callsWG  sync.WaitGroup // one per call loop
+	draining atomic.Bool
+	started  time.Time
+}
+
+// New checks the configuration and dependencies.
+func New(cfg Config, d Deps) (*Server, error) {
+	if cfg.NodeID == "" || !cfg.RTPIP.IsValid() {
+		return nil, errors.New("b2bua: node id and rtp ip are required")
+	}
+	if d.Conn == nil || d.Buckets == nil || d.Docs == nil || d.Location == nil || d.CDRs == nil || d.Ports == nil || d.Router == nil {
+		return nil, errors.New("b2bua: missing dependency")
+	}
+	if cfg.RTPTimeout == 0 {
+		cfg.RTPTimeout = 60 * time.Second
+	}
+	if cfg.T1 <= 0 {
+		cfg.T1 = defaultT1
+	}
+	if cfg.DefaultRingTimeout <= 0 {
+		cfg.DefaultRingTimeout = time.Duration(callflow.DefaultRingTimeout) * time.Second
+	}
+	if d.Clock == nil {
+		d.Clock = clock.Real()
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, d: d, clk: d.Clock, log: d.Logger.With("node", cfg.NodeID)}, nil
+}
+
+// Start subscribes to the node's SIP subject and starts heart-beating.
+func (s *Server) Start(ctx context.Context) error {
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.started = s.clk.Now()
+	sub, err := s.d.Conn.Subscribe(bus.MediaNodeSIP(s.cfg.NodeID), func(m *nats.Msg) { s.receive(m.Data) })
+	if err != nil {
+		return fmt.Errorf("b2bua: subscribing %s: %w", bus.MediaNodeSIP(s.cfg.NodeID), err)
+	}
+	// Messages for many calls arrive on one subject; the handler only
+	// parses and hands over to the call's goroutine, so a generous pending
+	// limit absorbs bursts.
+	_ = sub.SetPendingLimits(1<<16, 64<<20)
+	s.sub = sub
+	if err := s.d.Conn.FlushWithContext(ctx); err != nil {
+		_ = sub.Unsubscribe()
+		return fmt.Errorf("b2bua: flushing subscription: %w", err)
+	}
+	if err := s.beat(ctx); err != nil {
+		_ = sub.Unsubscribe()
+		return err
+	}
+	s.wg.Add(1)
+	go s.heartbeats()
+	s.log.Info("b2bua started", "rtp_ip", s.cfg.RTPIP, "rtp_capacity", s.d.Ports.Capacity())
+	return nil
+}
+
+// Stop stops taking calls, ends every live call with BYE (or a final
+// answer to an unanswered caller), waits for them to finish within ctx and
+// removes the node's heartbeat.
+func (s *Server) Stop(ctx context.Context) {
+	if s.cancel == nil {
+		return
+	}
+	s.draining.Store(true)
+	s.calls.Range(func(_, v any) bool {
+		v.(*call).post(func(c *call) { c.shutdown() })
+		return true
+	})
+	done := make(chan struct{})
+	go func() { s.callsWG.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.log.Warn("calls still live at shutdown", "calls", s.live.Load())
+	}
+	if s.sub != nil {
+		_ = s.sub.Unsubscribe()
+	}
+	s.cancel()
+	s.wg.Wait()
+	dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = s.d.Buckets.Nodes.Delete(dctx, store.NodeKey(s.cfg.NodeID))
+}
+
+// LiveCalls is the number of calls in progress.
+func (s *Server) LiveCalls() int { return int(s.live.Load()) }
+
+func (s *Server) load() float64 {
+	capacity := s.d.Ports.Capacity() / 2 // two port pairs per call
+	if capacity <= 0 {
+		return 1
+	}
+	return float64(s.live.Load()) / float64(capacity)
+}
+
+func (s *Server) beat(ctx context.Context) error {
+	now := s.clk.Now()
+	hb := sipbus.Heartbeat{ID: s.cfg.NodeID, SIPSubject: bus.MediaNodeSIP(s.cfg.NodeID), Load: s.load(),
+		StartedAt: s.started, ExpiresAt: now.Add(sipbus.NodeTTL), Draining: s.draining.Load()}
+	b, err := json.Marshal(hb)
+	if err != nil {
+		return fmt.Errorf("b2bua: encoding heartbeat: %w", err)
+	}
+	if _, err := s.d.Buckets.Nodes.Put(ctx, store.NodeKey(s.cfg.NodeID), b); err != nil {
+		return fmt.Errorf("b2bua: writing heartbeat: %w", err)
+	}
+	return nil
+}
+
+// heartbeats beats every sipbus.HeartbeatEvery on the injected clock
+// until Stop.
+func (s *Server) heartbeats() {
+	defer s.wg.Done()
+	t := s.clk.NewTimer(sipbus.HeartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C():
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
+		if err := s.beat(ctx); err != nil && s.ctx.Err() == nil {
+			s.log.Warn("heartbeat failed", "err", err)
+		}
+		cancel()
+		t.Reset(sipbus.HeartbeatEvery)
+	}
+}
+
+// inbound is one SIP message from an edge, parsed.
+type inbound struct {
+	env  sipbus.Envelope
+	req  *sip.Request
+	resp *sip.Response
+}
+
+// receive runs on the subscription's goroutine: parse, find the call,
+// hand over. It never blocks on a call.
+func (s *Server) receive(data []byte) {
+	env, err := sipbus.Unmarshal(data)
+	if err != nil {
+		s.log.Warn("bad envelope", "err", err)
+		return
+	}
+	msg, err := sip.ParseMessage(env.Msg)
+	if err != nil {
+		s.log.Warn("unparsable SIP from edge", "edge", env.Edge, "err", err)
+		return
+	}
+	if msg.CallID() == nil || msg.CSeq() == nil || msg.From() == nil || msg.To() == nil || msg.Via() == nil {
+		s.log.Warn("SIP from edge without mandatory headers", "edge", env.Edge)
+		return
+	}
+	in := inbound{env: env}
+	switch m := msg.(type) {
+	case *sip.Request:
+		in.req = m
+	case *sip.Response:
+		in.resp = m
+	}
+	callID := msg.CallID().Value()
+	if v, ok := s.calls.Load(callID); ok {
+		v.(*call).post(func(c *call) { c.onMessage(in) })
+		return
+	}
+	if in.req == nil {
+		return // a response for a leg that is gone
+	}
+	switch {
+	case in.req.Method == sip.INVITE && !in.req.To().Params.Has("tag"):
+		s.newCall(in)
+	case in.req.Method == sip.ACK:
+	default:
+		s.respondStateless(in, 481, "")
+	}
+}
+
+// respondStateless answers a request outside any call.
+func (s *Server) respondStateless(in inbound, code int, reason string, extra ...string) {
+	s.sendResponse(in.env, "", 0, buildResponse(in.req, code, reason, respOpts{toTag: newTag(), extra: extra}))
+}
+
+// sendResponse publishes a response back to the edge that relayed the request.
+func (s *Server) sendResponse(req sipbus.Envelope, callID string, epoch uint64, msg []byte) {
+	env := sipbus.Envelope{Kind: sipbus.KindResponse, Edge: req.Edge, Node: s.cfg.NodeID, Flow: req.Flow,
+		CallID: callID, Epoch: epoch, Msg: msg}
+	s.publish(bus.EdgeNodeSIP(req.Edge), env)
+}
+
+// sendRequest publishes a request towards a phone through edge.
+func (s *Server) sendRequest(edge string, flow *sipbus.Flow, callID string, epoch uint64, msg []byte) {
+	subj := bus.EdgeSIP
+	if edge != "" {
+		subj = bus.EdgeNodeSIP(edge)
+	}
+	env := sipbus.Envelope{Kind: sipbus.KindRequest, Edge: edge, Node: s.cfg.NodeID, Flow: flow,
+		CallID: callID, Epoch: epoch, Msg: msg}
+	s.publish(subj, env)
+}
+
+func (s *Server) publish(subject string, env sipbus.Envelope) {
+	b, err := env.Marshal()
+	if err != nil {
+		s.log.Error("encoding envelope failed", "err", err)
+		return
+	}
+	if err := s.d.Conn.Publish(subject, b); err != nil {
+		s.log.Warn("publishing SIP failed", "subject", subject, "err", err)
+	}
+}
+
+// putCall writes a leg's ownership and checkpoint key.
+func (s *Server) putCall(ctx context.Context, callID string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encoding call checkpoint: %w", err)
+	}
+	if _, err := s.d.Buckets.Calls.Put(ctx, store.CallKey(callID), b); err != nil {
+		return fmt.Errorf("writing call %s: %w", callID, err)
+	}
+	return nil
+}
+
+func (s *Server) deleteCall(ctx context.Context, callID string) {
+	if err := s.d.Buckets.Calls.Purge(ctx, store.CallKey(callID)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		s.log.Warn("removing call key failed", "call_id", callID, "err", err)
+	}
+}
+
+// event publishes a call event on bus.CallEvent.
+func (s *Server) event(account, name, callID string, body map[string]any) {
+	body["event_name"] = name
+	body["call_id"] = callID
+	body["account_id"] = account
+	body["media_server"] = s.cfg.NodeID
+	body["timestamp"] = store.GregorianSeconds(s.clk.Now())
+	b, err := json.Marshal(body)
+	if err != nil {
+		return
+	}
+	if err := s.d.Conn.Publish(bus.CallEvent(account, name, callID), b); err != nil {
+		s.log.Warn("publishing call event failed", "event", name, "err", err)
+	}
+}

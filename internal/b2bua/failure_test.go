@@ -1,0 +1,332 @@
+package b2bua
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/strowger/strowger/internal/callflow"
+)
+
+// finalPair reads the two answers a CANCEL produces (200 for the CANCEL,
+// 487 for the INVITE) in either order and returns the 487.
+func finalPair(t *testing.T, p *phone) *sip.Response {
+	t.Helper()
+	var r487 *sip.Response
+	got200 := false
+	for !got200 || r487 == nil {
+		r := p.resp(200, 487)
+		switch {
+		case r.StatusCode == 487:
+			r487 = r
+		case r.CSeq().MethodName == sip.CANCEL:
+			got200 = true
+		default:
+			t.Fatalf("unexpected %d for %s", r.StatusCode, r.CSeq().MethodName)
+		}
+	}
+	return r487
+}
+
+// results collects bridge outcomes a router saw.
+type results chan callflow.BridgeResult
+
+func (r results) next(t *testing.T) callflow.BridgeResult {
+	t.Helper()
+	select {
+	case x := <-r:
+		return x
+	case <-time.After(5 * time.Second):
+		t.Fatal("no bridge result")
+	}
+	return callflow.BridgeResult{}
+}
+
+func TestCallerCancelWhileRinging(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	res := make(results, 4)
+	en.setRouter(func(ctx context.Context, c callflow.Call) error {
+		r, err := c.Bridge(ctx, callflow.BridgeRequest{Endpoints: en.endpoints("101")})
+		res <- r
+		return err
+	})
+	alice, bob := en.phone("100"), en.phone("101")
+	alice.register()
+	bob.register()
+	d := alice.call("101", alice.sdpBody(1, "", 0))
+	inv := bob.req(sip.INVITE)
+	bd := bob.incoming(inv, "bt")
+	bob.respond(inv, 180, "bt", "")
+	alice.resp(180)
+
+	alice.cancel(d)
+	r := finalPair(t, alice)
+	alice.ackFailure(d, r)
+	cancel := bob.req(sip.CANCEL)
+	bob.respond(cancel, 200, "", "")
+	bob.respond(inv, 487, "bt", "")
+	if ack := bob.req(sip.ACK); topBranch(ack) != topBranch(inv) {
+		t.Fatalf("ACK of the 487 is not in the INVITE transaction: %s vs %s", topBranch(ack), topBranch(inv))
+	}
+	if got := res.next(t); got.Outcome != callflow.CallerGone {
+		t.Fatalf("bridge outcome %v, want caller_gone", got.Outcome)
+	}
+	en.noLiveCalls()
+	recs := en.cdrs(2)
+	if a := recs[d.callID]; a.HangupCause != "ORIGINATOR_CANCEL" || a.HangupCode != "sip:487" || a.BillingSeconds != 0 {
+		t.Fatalf("caller CDR %+v", a)
+	}
+	if b := recs[bd.callID]; b.HangupCause != "ORIGINATOR_CANCEL" || b.HangupCode != "sip:487" {
+		t.Fatalf("callee CDR %+v", b)
+	}
+}
+
+// busyRouter bridges to 101 and on Busy follows the "_" child to 102, or
+// answers 486 when sip486 is set (the "sip:486" child).
+func busyRouter(en *env, res results, sip486 bool) func(ctx context.Context, c callflow.Call) error {
+	return func(ctx context.Context, c callflow.Call) error {
+		r, err := c.Bridge(ctx, callflow.BridgeRequest{Endpoints: en.endpoints("101")})
+		res <- r
+		if err != nil || r.Outcome == callflow.Answered || r.Outcome == callflow.CallerGone {
+			return err
+		}
+		if sip486 && r.Code == 486 {
+			return c.Respond(ctx, 486, "")
+		}
+		r, err = c.Bridge(ctx, callflow.BridgeRequest{Endpoints: en.endpoints("102")})
+		res <- r
+		return err
+	}
+}
+
+func TestCalleeBusyTakesDefaultBranch(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	res := make(results, 4)
+	en.setRouter(busyRouter(en, res, false))
+	alice, bob, carol := en.phone("100"), en.phone("101"), en.phone("102")
+	alice.register()
+	bob.register()
+	carol.register()
+	d := alice.call("101", alice.sdpBody(1, "", 0))
+	inv := bob.req(sip.INVITE)
+	bob.respond(inv, 486, "bt", "")
+	bob.req(sip.ACK)
+	if got := res.next(t); got.Outcome != callflow.Busy || got.Code != 486 {
+		t.Fatalf("bridge result %+v, want busy/486", got)
+	}
+	// The "_" branch rings carol, who answers.
+	cinv := carol.req(sip.INVITE)
+	cd := carol.incoming(cinv, "ct")
+	carol.respond(cinv, 200, "ct", carol.sdpBody(1, "", 0))
+	ok := alice.resp(200)
+	alice.established(d, ok)
+	alice.ack(d, d.cseq)
+	carol.req(sip.ACK)
+	alice.bye(d)
+	bye := carol.req(sip.BYE)
+	carol.respond(bye, 200, "", "")
+	if got := res.next(t); got.Outcome != callflow.Answered {
+		t.Fatalf("second bridge %+v", got)
+	}
+	en.noLiveCalls()
+	recs := en.cdrs(3)
+	if a := recs[d.callID]; a.HangupCause != "NORMAL_CLEARING" || a.OtherLegCallID != cd.callID {
+		t.Fatalf("caller CDR %+v", a)
+	}
+	if b := recs[inv.CallID().Value()]; b.HangupCause != "USER_BUSY" || b.HangupCode != "sip:486" || b.CallDirection != "outbound" {
+		t.Fatalf("busy callee CDR %+v", b)
+	}
+}
+
+func TestCalleeBusySIP486Branch(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	res := make(results, 4)
+	en.setRouter(busyRouter(en, res, true))
+	alice, bob := en.phone("100"), en.phone("101")
+	alice.register()
+	bob.register()
+	d := alice.call("101", alice.sdpBody(1, "", 0))
+	inv := bob.req(sip.INVITE)
+	bob.respond(inv, 486, "bt", "")
+	bob.req(sip.ACK)
+	r := alice.resp(486)
+	alice.ackFailure(d, r)
+	en.noLiveCalls()
+	recs := en.cdrs(2)
+	if a := recs[d.callID]; a.HangupCause != "USER_BUSY" || a.HangupCode != "sip:486" {
+		t.Fatalf("caller CDR %+v", a)
+	}
+}
+
+func TestUnregisteredCalleeUnavailable(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	res := make(results, 4)
+	en.setRouter(func(ctx context.Context, c callflow.Call) error {
+		r, err := c.Bridge(ctx, callflow.BridgeRequest{Endpoints: en.endpoints("101")})
+		res <- r
+		return err // no "_" child: the B2BUA answers the caller
+	})
+	alice := en.phone("100")
+	alice.register()
+	d := alice.call("101", alice.sdpBody(1, "", 0))
+	r := alice.resp(480)
+	alice.ackFailure(d, r)
+	if got := res.next(t); got.Outcome != callflow.Unavailable {
+		t.Fatalf("outcome %v, want unavailable", got.Outcome)
+	}
+	en.noLiveCalls()
+	if a := en.cdrs(1)[d.callID]; a.HangupCause != "NO_ANSWER" || a.HangupCode != "sip:480" || a.CallDirection != "inbound" {
+		t.Fatalf("caller CDR %+v", a)
+	}
+}
+
+func TestCallerExcludedUnlessCanCallSelf(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	res := make(results, 4)
+	self := false
+	en.setRouter(func(ctx context.Context, c callflow.Call) error {
+		r, err := c.Bridge(ctx, callflow.BridgeRequest{Endpoints: en.endpoints("100"), CanCallSelf: self})
+		res <- r
+		return err
+	})
+	alice := en.phone("100")
+	alice.register()
+	d := alice.call("100", alice.sdpBody(1, "", 0))
+	alice.ackFailure(d, alice.resp(480))
+	if got := res.next(t); got.Outcome != callflow.Unavailable {
+		t.Fatalf("calling yourself without can_call_self: %v", got.Outcome)
+	}
+	en.noLiveCalls()
+}
+
+func TestDisabledDeviceNotRung(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	res := make(results, 4)
+	en.setRouter(func(ctx context.Context, c callflow.Call) error {
+		r, err := c.Bridge(ctx, callflow.BridgeRequest{Endpoints: en.endpoints("101")})
+		res <- r
+		return err
+	})
+	alice, bob := en.phone("100"), en.phone("101")
+	alice.register()
+	bob.register()
+	if _, err := en.st.Update(t.Context(), en.acct, "device", en.devs["101"], 0, func(b map[string]any) (map[string]any, error) {
+		b["enabled"] = false
+		return b, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d := alice.call("101", alice.sdpBody(1, "", 0))
+	alice.ackFailure(d, alice.resp(480))
+	if got := res.next(t); got.Outcome != callflow.Unavailable {
+		t.Fatalf("disabled device: %v", got.Outcome)
+	}
+	bob.quiet()
+	en.noLiveCalls()
+}
+
+func TestNoAnswerTimeout(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	res := make(results, 4)
+	en.setRouter(func(ctx context.Context, c callflow.Call) error {
+		r, err := c.Bridge(ctx, callflow.BridgeRequest{Endpoints: []callflow.Endpoint{{DeviceID: en.devs["101"], Timeout: 15 * time.Second}}})
+		res <- r
+		return err
+	})
+	alice, bob := en.phone("100"), en.phone("101")
+	alice.register()
+	bob.register()
+	d := alice.call("101", alice.sdpBody(1, "", 0))
+	inv := bob.req(sip.INVITE)
+	bob.respond(inv, 180, "bt", "")
+	alice.resp(180)
+	en.clk.Advance(14 * time.Second)
+	bob.quiet()
+	en.clk.Advance(time.Second)
+	cancel := bob.req(sip.CANCEL)
+	bob.respond(cancel, 200, "", "")
+	bob.respond(inv, 487, "bt", "")
+	bob.req(sip.ACK)
+	if got := res.next(t); got.Outcome != callflow.NoAnswer {
+		t.Fatalf("outcome %v, want no_answer", got.Outcome)
+	}
+	alice.ackFailure(d, alice.resp(480))
+	en.noLiveCalls()
+	recs := en.cdrs(2)
+	if b := recs[inv.CallID().Value()]; b.HangupCause != "NO_ANSWER" || b.RingingSeconds != 15 {
+		t.Fatalf("callee CDR %+v", b)
+	}
+	if a := recs[d.callID]; a.HangupCode != "sip:480" || a.DurationSeconds != 15 {
+		t.Fatalf("caller CDR %+v", a)
+	}
+}
+
+func TestCodecMismatch488(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
+	alice, bob := en.phone("100"), en.phone("101")
+	alice.register()
+	bob.register()
+
+	// Caller offers only codecs we do not relay.
+	d := alice.call("101", alice.sdpBody(1, "", 9, 18))
+	r := alice.resp(488)
+	if w := r.GetHeader("Warning"); w == nil || !strings.Contains(w.Value(), "305") {
+		t.Fatalf("488 without a media Warning: %s", r)
+	}
+	alice.ackFailure(d, r)
+	bob.quiet()
+
+	// Callee refuses our offer: the caller gets its 488.
+	d2 := alice.call("101", alice.sdpBody(1, "", 0))
+	inv := bob.req(sip.INVITE)
+	bob.respond(inv, 488, "bt", "")
+	bob.req(sip.ACK)
+	alice.ackFailure(d2, alice.resp(488))
+	en.noLiveCalls()
+	recs := en.cdrs(3)
+	if a := recs[d.callID]; a.HangupCause != "INCOMPATIBLE_DESTINATION" || a.HangupCode != "sip:488" {
+		t.Fatalf("caller CDR %+v", a)
+	}
+	if b := recs[inv.CallID().Value()]; b.HangupCode != "sip:488" {
+		t.Fatalf("callee CDR %+v", b)
+	}
+}
+
+func TestMalformedSDP400(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
+	alice := en.phone("100")
+	alice.register()
+	d := alice.call("101", "v=0\r\nthis is not sdp\r\n")
+	alice.ackFailure(d, alice.resp(400))
+	en.noLiveCalls()
+	if a := en.cdrs(1)[d.callID]; a.HangupCode != "sip:400" {
+		t.Fatalf("caller CDR %+v", a)
+	}
+}
+
+func TestNoRoute404(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil) // no router set: ErrNoRoute
+	alice := en.phone("100")
+	alice.register()
+	d := alice.call("555", alice.sdpBody(1, "", 0))
+	alice.ackFailure(d, alice.resp(404))
+	en.noLiveCalls()
+	if a := en.cdrs(1)[d.callID]; a.HangupCause != "UNALLOCATED_NUMBER" {
+		t.Fatalf("caller CDR %+v", a)
+	}
+}

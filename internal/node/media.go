@@ -1,0 +1,58 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/strowger/strowger/internal/b2bua"
+	"github.com/strowger/strowger/internal/cdr"
+	"github.com/strowger/strowger/internal/dialplan"
+	"github.com/strowger/strowger/internal/location"
+	"github.com/strowger/strowger/internal/media"
+)
+
+// startMedia starts the media role: the B2BUA on this node's SIP subject,
+// with RTP on --rtp-ip/--rtp-ports and calls routed by the dialplan and
+// the callflow engine. On stop it ends its calls (BYE) before the edge and
+// the bus go away.
+func (n *Node) startMedia(ctx context.Context, js jetstream.JetStream) error {
+	log := n.log.With("role", "media")
+	rng := media.PortRange{Low: n.cfg.RTPPortLow, High: n.cfg.RTPPortHigh}
+	ports, err := media.NewPorts(n.cfg.RTPIP, rng, log)
+	if err != nil {
+		return fmt.Errorf("media: %w", err)
+	}
+	plans, err := dialplan.New(n.st, n.nc, log.With("component", "dialplan"), dialplan.Options{Clock: n.clock})
+	if err != nil {
+		return fmt.Errorf("media: dialplan: %w", err)
+	}
+	s, err := b2bua.New(b2bua.Config{NodeID: n.cfg.NodeName + "-media", RTPIP: n.cfg.RTPIP, RTPTimeout: n.rtpTimeout()},
+		b2bua.Deps{Conn: n.nc, Buckets: n.st.Buckets(), Docs: n.st,
+			Location: location.New(js, n.st.Buckets().Registrations, n.clock),
+			CDRs:     cdr.NewWriter(js, log.With("component", "cdr")), Ports: ports,
+			Router: b2bua.FlowRouter{Plans: plans}, Clock: n.clock, Logger: log})
+	if err != nil {
+		_ = plans.Close()
+		return err
+	}
+	if err := s.Start(ctx); err != nil {
+		_ = plans.Close()
+		return fmt.Errorf("starting media: %w", err)
+	}
+	n.stops = append(n.stops, func(ctx context.Context) {
+		s.Stop(ctx)
+		_ = plans.Close()
+	})
+	return nil
+}
+
+// rtpTimeout maps --rtp-timeout 0 (off) to the B2BUA's "disabled".
+func (n *Node) rtpTimeout() time.Duration {
+	if n.cfg.RTPTimeout == 0 {
+		return -1
+	}
+	return n.cfg.RTPTimeout
+}
