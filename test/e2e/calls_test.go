@@ -22,8 +22,15 @@ import (
 // This file holds what the call tests share: a tenant provisioned through
 // the API, SIPp runs, an RTP peer that checks audio, CDR and channel reads.
 
-// sippDir is the folder of the SIPp scenarios.
-var sippDir = filepath.Join("..", "sipp")
+// sippDir is the folder of the SIPp scenarios, absolute: SIPp runs in
+// each test's temporary folder.
+var sippDir = func() string {
+	d, err := filepath.Abs(filepath.Join("..", "sipp"))
+	if err != nil {
+		panic(err)
+	}
+	return d
+}()
 
 // needSIPp skips a test when SIPp is not installed (scripts/test.sh
 // installs it, so CI runs these tests).

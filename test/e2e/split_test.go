@@ -83,7 +83,7 @@ func TestSplitProcessesSpreadCallsAndSurviveMediaLoss(t *testing.T) {
 		return m
 	}
 	spread := perNode(tn.waitCDRs(t, 2*first, 15*time.Second))
-	if spread["media-a"] == 0 || spread["media-b"] == 0 || spread["media-a"]+spread["media-b"] != first {
+	if spread["media-a-media"] == 0 || spread["media-b-media"] == 0 || spread["media-a-media"]+spread["media-b-media"] != first {
 		t.Fatalf("calls per media node %v: want all %d spread over media-a and media-b", spread, first)
 	}
 	t.Logf("calls per media node: %v", spread)
@@ -103,7 +103,7 @@ func TestSplitProcessesSpreadCallsAndSurviveMediaLoss(t *testing.T) {
 			err, core.out.String(), media["media-b"].out.String())
 	}
 	after := perNode(tn.waitCDRs(t, 2*(first+second), 15*time.Second))
-	if after["media-b"]-spread["media-b"] != second || after["media-a"] != spread["media-a"] {
+	if after["media-b-media"]-spread["media-b-media"] != second || after["media-a-media"] != spread["media-a-media"] {
 		t.Fatalf("after the kill: calls per node %v (before %v), want %d more on media-b only", after, spread, second)
 	}
 }
