@@ -39,6 +39,10 @@ type Config struct {
 	Demo         bool
 	LogLevel     string
 	NodeName     string
+	// SIPDigest lists the digest algorithms the edge challenges with, in
+	// order (--sip-digest). Old clients (libre 1.x: baresip 1.0) fail on a
+	// challenge whose algorithm they lack instead of skipping it.
+	SIPDigest []string
 	// PprofAddr, when set, serves Go's runtime profiles (net/http/pprof)
 	// there: goroutines, heap, CPU. Keep it on loopback.
 	PprofAddr string
@@ -61,7 +65,7 @@ func (c *Config) Has(role string) bool { return slices.Contains(c.Roles, role) }
 func Parse(name string, args []string, env []string) (*Config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	c := &Config{}
-	var roles, fsync, rtpIP, rtpPorts string
+	var roles, fsync, rtpIP, rtpPorts, digest string
 	fs.StringVar(&c.DataDir, "data", "./data", "data folder (JetStream store, master key)")
 	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8000", "REST API listen address")
 	fs.StringVar(&c.SIPAddr, "sip", "127.0.0.1:5060", "SIP edge listen address (UDP and TCP)")
@@ -72,6 +76,7 @@ func Parse(name string, args []string, env []string) (*Config, error) {
 	fs.BoolVar(&c.Demo, "demo", false, "create a demo account with users, phones, extensions and a voicemail box")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.NodeName, "node-name", "", "this node's name (default: host name and API port)")
+	fs.StringVar(&digest, "sip-digest", "MD5,SHA-256", "edge: digest algorithms offered in challenges, in order (MD5, SHA-256)")
 	fs.StringVar(&c.PprofAddr, "pprof", "", "address serving runtime profiles at /debug/pprof/ (off when empty; keep it on loopback)")
 	fs.StringVar(&fsync, "fsync", "always", "embedded JetStream disk sync: 'always' (every write) or an interval such as 100ms")
 	fs.StringVar(&rtpIP, "rtp-ip", "127.0.0.1", "media role: IP address for RTP, announced in SDP")
@@ -100,6 +105,15 @@ func Parse(name string, args []string, env []string) (*Config, error) {
 	}
 	if err := c.parseRTP(rtpIP, rtpPorts); err != nil {
 		return nil, err
+	}
+	for _, a := range strings.Split(digest, ",") {
+		a = strings.TrimSpace(a)
+		if a != "MD5" && a != "SHA-256" {
+			return nil, fmt.Errorf("--sip-digest: unknown algorithm %q (want MD5 and/or SHA-256)", a)
+		}
+		if !slices.Contains(c.SIPDigest, a) {
+			c.SIPDigest = append(c.SIPDigest, a)
+		}
 	}
 	c.Roles = nil
 	for _, r := range strings.Split(roles, ",") {

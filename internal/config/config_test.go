@@ -10,6 +10,12 @@ func TestDefaultsEnvAndFlags(t *testing.T) {
 	if c.DataDir != "./data" || c.HTTPAddr != "127.0.0.1:8000" || c.SIPAddr != "127.0.0.1:5060" || len(c.Roles) != 4 {
 		t.Fatalf("defaults: %+v", c)
 	}
+	if len(c.SIPDigest) != 2 || c.SIPDigest[0] != "MD5" || c.SIPDigest[1] != "SHA-256" {
+		t.Fatalf("default --sip-digest: %v", c.SIPDigest)
+	}
+	if c, err := Parse("serve", []string{"--sip-digest", "MD5"}, nil); err != nil || len(c.SIPDigest) != 1 {
+		t.Fatalf("--sip-digest MD5: %v %v", err, c)
+	}
 	c, err = Parse("serve", []string{"--http", "127.0.0.1:9001"},
 		[]string{"STROWGER_HTTP=127.0.0.1:9000", "STROWGER_DATA=/tmp/x", "STROWGER_DEMO=true", "OTHER=1"})
 	if err != nil {
@@ -27,6 +33,8 @@ func TestBadConfigs(t *testing.T) {
 		"nats both":        {"--nats", "nats://127.0.0.1:4222"},
 		"bad http":         {"--http", "nowhere"},
 		"bad pprof":        {"--pprof", "nowhere"},
+		"bad digest":       {"--sip-digest", "MD5,SHA-1"},
+		"empty digest":     {"--sip-digest", ""},
 		"short master key": {"--master-api-key", "short"},
 		"bad log level":    {"--log-level", "loud"},
 		"stray argument":   {"extra"},

@@ -25,7 +25,8 @@ func (n *Node) startEdge(ctx context.Context, js jetstream.JetStream) error {
 	if err != nil {
 		return err
 	}
-	e, err := edge.New(edge.Config{Listen: n.cfg.SIPAddr, NodeID: n.cfg.NodeName + "-edge", NonceSecret: secret},
+	e, err := edge.New(edge.Config{Listen: n.cfg.SIPAddr, NodeID: n.cfg.NodeName + "-edge", NonceSecret: secret,
+		Algorithms: n.cfg.SIPDigest},
 		edge.Deps{Logger: n.log.With("role", "edge"), Clock: n.clock, Directory: n.st, Conn: n.nc, JS: js,
 			Buckets: n.st.Buckets()})
 	if err != nil {
