@@ -55,6 +55,9 @@ type Config struct {
 	RTPIP                   netip.Addr
 	RTPPortLow, RTPPortHigh int
 	RTPTimeout              time.Duration
+	// SIPAllow lists the CIDRs (carriers, monitors, load generators) the
+	// SIP edge never bans nor rate limits ("--sip-allow").
+	SIPAllow []string
 }
 
 // Has reports whether the process runs a role.
@@ -65,7 +68,7 @@ func (c *Config) Has(role string) bool { return slices.Contains(c.Roles, role) }
 func Parse(name string, args []string, env []string) (*Config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	c := &Config{}
-	var roles, fsync, rtpIP, rtpPorts, digest string
+	var roles, fsync, rtpIP, rtpPorts, digest, sipAllow string
 	fs.StringVar(&c.DataDir, "data", "./data", "data folder (JetStream store, master key)")
 	fs.StringVar(&c.HTTPAddr, "http", "127.0.0.1:8000", "REST API listen address")
 	fs.StringVar(&c.SIPAddr, "sip", "127.0.0.1:5060", "SIP edge listen address (UDP and TCP)")
@@ -76,6 +79,7 @@ func Parse(name string, args []string, env []string) (*Config, error) {
 	fs.BoolVar(&c.Demo, "demo", false, "create a demo account with users, phones, extensions and a voicemail box")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.NodeName, "node-name", "", "this node's name (default: host name and API port)")
+	fs.StringVar(&sipAllow, "sip-allow", "", "comma-separated CIDRs the SIP edge never bans nor rate limits (carriers, monitors)")
 	fs.StringVar(&digest, "sip-digest", "MD5,SHA-256", "edge: digest algorithms offered in challenges, in order (MD5, SHA-256)")
 	fs.StringVar(&c.PprofAddr, "pprof", "", "address serving runtime profiles at /debug/pprof/ (off when empty; keep it on loopback)")
 	fs.StringVar(&fsync, "fsync", "always", "embedded JetStream disk sync: 'always' (every write) or an interval such as 100ms")
@@ -114,6 +118,15 @@ func Parse(name string, args []string, env []string) (*Config, error) {
 		if !slices.Contains(c.SIPDigest, a) {
 			c.SIPDigest = append(c.SIPDigest, a)
 		}
+	}
+	for _, p := range strings.Split(sipAllow, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if _, err := netip.ParsePrefix(p); err != nil {
+			return nil, fmt.Errorf("--sip-allow %q: want CIDRs such as 192.0.2.0/24: %w", p, err)
+		}
+		c.SIPAllow = append(c.SIPAllow, p)
 	}
 	c.Roles = nil
 	for _, r := range strings.Split(roles, ",") {

@@ -24,6 +24,10 @@ func TestDefaultsEnvAndFlags(t *testing.T) {
 	if c.HTTPAddr != "127.0.0.1:9001" || c.DataDir != "/tmp/x" || !c.Demo {
 		t.Fatalf("env/flag precedence: %+v", c)
 	}
+	c, err = Parse("serve", nil, []string{"STROWGER_SIP_ALLOW=192.0.2.0/24, 127.0.0.1/32"})
+	if err != nil || len(c.SIPAllow) != 2 || c.SIPAllow[1] != "127.0.0.1/32" {
+		t.Fatalf("sip-allow: %v %+v", err, c)
+	}
 }
 
 func TestBadConfigs(t *testing.T) {
@@ -45,6 +49,7 @@ func TestBadConfigs(t *testing.T) {
 		"rtp ports low":    {"--rtp-ports", "80-2000"},
 		"rtp ports form":   {"--rtp-ports", "20000"},
 		"rtp timeout tiny": {"--rtp-timeout", "10ms"},
+		"bad sip-allow":    {"--sip-allow", "10.0.0.0/8,nonsense"},
 	} {
 		if _, err := Parse("serve", args, nil); err == nil {
 			t.Errorf("%s: accepted", name)

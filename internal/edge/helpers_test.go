@@ -95,6 +95,7 @@ type ua struct {
 	tcp  bool
 	seq  atomic.Int64
 	addr string // local ip:port
+	buf  []byte // receive buffer (one reader per ua)
 }
 
 var uaSeq atomic.Int64
@@ -133,8 +134,11 @@ func (u *ua) send(msg string) {
 func (u *ua) recv(d time.Duration) sip.Message {
 	u.t.Helper()
 	_ = u.conn.SetReadDeadline(time.Now().Add(d))
-	buf := make([]byte, 65535)
-	n, err := u.conn.Read(buf)
+	if u.buf == nil {
+		u.buf = make([]byte, 65535)
+	}
+	n, err := u.conn.Read(u.buf)
+	buf := append([]byte(nil), u.buf[:n]...)
 	if err != nil {
 		return nil
 	}

@@ -34,6 +34,46 @@ var compactNames = map[string]string{
 	"u": "allow-events", "r": "refer-to", "b": "referred-by", "x": "session-expires",
 }
 
+// knownNames maps the lower-case form of common header names (long and
+// compact) to their canonical constant, so splitting a message does not
+// allocate a lower-cased copy of every name.
+var knownNames = func() map[string]string {
+	m := map[string]string{}
+	for k, v := range compactNames {
+		m[k] = v
+	}
+	for _, n := range []string{"via", "from", "to", "call-id", "cseq", "contact", "content-length",
+		"content-type", "max-forwards", "expires", "user-agent", "authorization", "proxy-authorization",
+		"www-authenticate", "proxy-authenticate", "allow", "supported", "require", "proxy-require",
+		"route", "record-route", "path", "accept", "event", "allow-events", "min-expires", "server",
+		"subject", "content-encoding", "session-expires", "refer-to", "referred-by", "unsupported"} {
+		m[n] = n
+	}
+	return m
+}()
+
+// canonName returns the canonical lower-case long form of a header name.
+func canonName(name string) string {
+	var buf [32]byte
+	if len(name) <= len(buf) {
+		for i := 0; i < len(name); i++ {
+			c := name[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			buf[i] = c
+		}
+		if n, ok := knownNames[string(buf[:len(name)])]; ok {
+			return n
+		}
+	}
+	n := strings.ToLower(name)
+	if long, isCompact := compactNames[n]; isCompact {
+		return long
+	}
+	return n
+}
+
 // maxHeaders bounds the work done on one message.
 const maxHeaders = 128
 
@@ -66,6 +106,7 @@ func splitRaw(data []byte) (m rawMsg, ok bool) {
 			return m, false
 		}
 	}
+	m.headers = make([]rawHeader, 0, min(len(lines)-1, maxHeaders))
 	for _, ln := range lines[1:] {
 		if len(m.headers) >= maxHeaders {
 			break
@@ -83,10 +124,7 @@ func splitRaw(data []byte) (m rawMsg, ok bool) {
 			m.headers = append(m.headers, rawHeader{name: "", value: ln})
 			continue
 		}
-		n := strings.ToLower(strings.TrimSpace(name))
-		if long, isCompact := compactNames[n]; isCompact {
-			n = long
-		}
+		n := canonName(strings.TrimSpace(name))
 		m.headers = append(m.headers, rawHeader{name: n, value: strings.TrimSpace(value)})
 	}
 	return m, true

@@ -102,6 +102,9 @@ func (e *Edge) startBus(ctx context.Context) error {
 		return fmt.Errorf("edge: subscribing %s: %w", bus.EdgeSIP, err)
 	}
 	e.subs = append(e.subs, s1, s2)
+	if err := e.subscribeCredEvents(); err != nil {
+		return fmt.Errorf("edge: subscribing document events: %w", err)
+	}
 	w, err := e.b.Nodes.WatchAll(e.ctx)
 	if err != nil {
 		return fmt.Errorf("edge: watching nodes: %w", err)

@@ -103,6 +103,8 @@ type Store struct {
 	clk clock.Clock
 	// subjectPrefix is "$KV.<bucket>." for raw publishes.
 	subjectPrefix string
+	// mir, when started, serves Lookup from memory (mirror.go).
+	mir *mirror
 }
 
 // New returns a Store over the registrations bucket.
@@ -138,6 +140,7 @@ func (s *Store) Save(ctx context.Context, b Binding) (uint64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("creating binding %s: %w", key, err)
 		}
+		s.noteWrite(key, rev, b, false)
 		return rev, nil
 	}
 	// KeyValue.Update drops a key's TTL, so a refresh publishes itself with
@@ -152,6 +155,7 @@ func (s *Store) Save(ctx context.Context, b Binding) (uint64, error) {
 		}
 		return 0, fmt.Errorf("refreshing binding %s: %w", key, err)
 	}
+	s.noteWrite(key, pa.Sequence, b, false)
 	return pa.Sequence, nil
 }
 
@@ -186,18 +190,34 @@ func BindingIDOf(b Binding) string {
 	return BindingID(b.Contact)
 }
 
+// purgeMarkerTTL is how long the marker a removal leaves stays in the
+// bucket; without one, markers of removed bindings would pile up forever.
+const purgeMarkerTTL = time.Minute
+
 // Remove deletes one binding.
 func (s *Store) Remove(ctx context.Context, account, username, bindingID string) error {
 	key := store.RegistrationKey(account, username, bindingID)
-	if err := s.kv.Purge(ctx, key); err != nil {
+	// A KV purge published by hand, because the mirror needs the marker's
+	// revision, which KeyValue.Purge does not return.
+	msg := &nats.Msg{Subject: s.subjectPrefix + key, Header: nats.Header{}}
+	msg.Header.Set("KV-Operation", "PURGE")
+	msg.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+	pa, err := s.js.PublishMsg(ctx, msg, jetstream.WithMsgTTL(purgeMarkerTTL))
+	if err != nil {
 		return fmt.Errorf("removing binding %s: %w", key, err)
 	}
+	s.noteWrite(key, pa.Sequence, Binding{}, true)
 	return nil
 }
 
-// Lookup returns the live bindings of one address of record.
+// Lookup returns the live bindings of one address of record, from the
+// mirror when it runs (StartMirror), else from KV.
 func (s *Store) Lookup(ctx context.Context, account, username string) ([]Binding, error) {
-	return s.scan(ctx, store.RegistrationAORFilter(account, username))
+	filter := store.RegistrationAORFilter(account, username)
+	if m := s.mir; m != nil {
+		return m.lookup(strings.TrimSuffix(filter, ".*"), s.clk.Now()), nil
+	}
+	return s.scan(ctx, filter)
 }
 
 // List returns every live binding of an account.

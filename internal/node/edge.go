@@ -26,7 +26,7 @@ func (n *Node) startEdge(ctx context.Context, js jetstream.JetStream) error {
 		return err
 	}
 	e, err := edge.New(edge.Config{Listen: n.cfg.SIPAddr, NodeID: n.cfg.NodeName + "-edge", NonceSecret: secret,
-		Algorithms: n.cfg.SIPDigest},
+		Algorithms: n.cfg.SIPDigest, AllowList: n.cfg.SIPAllow},
 		edge.Deps{Logger: n.log.With("role", "edge"), Clock: n.clock, Directory: n.st, Conn: n.nc, JS: js,
 			Buckets: n.st.Buckets()})
 	if err != nil {
