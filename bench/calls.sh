@@ -55,7 +55,7 @@ gcc -O2 -Wall -o "$WORK/rtpgen" "$SHARED/rtp/rtpgen.c" -lpthread
 KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
 "$WORK/strowger" serve --data "$WORK/d" --http "$HTTP" --sip "$SIP" --pprof "$PPROF" \
-  --rtp-ip 127.0.0.1 --rtp-ports "$RTP_PORTS" --master-api-key "$KEY" \
+  --rtp-ip 127.0.0.1 --rtp-ports "$RTP_PORTS" --master-api-key "$KEY" --sip-allow 127.0.0.0/8 \
   --log-level error --fsync "${FSYNC:-always}" --node-name bench >"$WORK/strowger.log" 2>&1 &
 SPID=$!
 for _ in $(seq 200); do curl -s -o /dev/null "http://$HTTP/v2/x" && break; sleep 0.1; done
@@ -64,7 +64,7 @@ T=$(date +%s)
 ACCT=$(python3 "$ROOT/bench/provision-users.py" "$HTTP" "$KEY" "$BENCH_DATA/users.csv")
 echo "provisioned $USERS devices and $((USERS / 2)) callflows through the API in $(( $(date +%s) - T )) s (account $ACCT)"
 
-goroutines() { curl -s "http://$PPROF/debug/pprof/goroutine?debug=1" | head -1 | awk '{print $NF}'; }
+goroutines() { curl -s "http://$PPROF/debug/pprof/goroutine?debug=1" | awk 'NR == 1 {print $NF}'; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 heap_inuse() { curl -s "http://$PPROF/debug/pprof/heap?debug=1" | awk '/^# HeapInuse = / {print $4}'; }
 cpu_ticks_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
