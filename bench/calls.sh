@@ -11,11 +11,13 @@
 #            (one 172-byte packet per 20 ms per direction per call, shared rtpgen.c)
 #            for RTP_DUR s: loss and one-way delay through the relay (added jitter is
 #            read as p99 - p50 of that delay), server CPU, and memory and goroutines
-#            per live call (RSS and /debug/pprof via --pprof, before and during).
+#            per live call (RSS, and goroutines and live heap after a GC from
+#            /debug/pprof via --pprof, before and during the calls).
 #
 # Env: RATES="200 500 1000" DUR=10 CONC="250 500 700" RTP_DUR=20 USERS=2000
 #      RTP_PORTS=30000-32999 (4 ports per call: the range bounds N), KAMAILIO=1,
-#      FSYNC=always (Strowger --fsync; CDRs are written durably at every hangup).
+#      FSYNC=always (Strowger --fsync; CDRs are written durably at every hangup),
+#      PROFILE=1 (a CPU profile of Strowger during each setup-rate run, with its top).
 # Ports (loopback only): SIP 35060, HTTP 38000, pprof 38001, Kamailio 35064,
 # SIPp UAS 35062 / UAC 35063, RTP generator 35066 (caller side) / 35067 (callee side).
 # Every process this script starts is stopped by its PID at exit; every run is bounded.
@@ -66,13 +68,29 @@ echo "provisioned $USERS devices and $((USERS / 2)) callflows through the API in
 
 goroutines() { curl -s "http://$PPROF/debug/pprof/goroutine?debug=1" | awk 'NR == 1 {print $NF}'; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-heap_inuse() { curl -s "http://$PPROF/debug/pprof/heap?debug=1" | awk '/^# HeapInuse = / {print $4}'; }
+heap_inuse() { curl -s "http://$PPROF/debug/pprof/heap?gc=1&debug=1" | awk '/^# HeapInuse = / {print $4}'; }
 cpu_ticks_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 if [ "$MODE" = setup ] || [ "$MODE" = all ]; then
   echo "== call setup rate, $DUR s per rate, hold U(0,1) s"
   for r in $RATES; do
+    prof=""
+    if [ "${PROFILE:-0}" = 1 ]; then
+      # CPU profile of the server over the steady part of the run.
+      prof=$BENCH_RESULTS/cpu-r$r.pprof
+      touch "$WORK/mark"
+      ( for _ in $(seq 1200); do  # the UAC's stat file appears when calls start
+          [ -n "$(find "$BENCH_RESULTS" -name stat.csv -path "*-r$r/stat.csv" -newer "$WORK/mark" 2>/dev/null)" ] && break
+          sleep 0.1
+        done
+        sleep 1; curl -s -o "$prof" "http://$PPROF/debug/pprof/profile?seconds=$((DUR - 3))" ) &
+      BG+=("$!")
+    fi
     SERVER_PID=$SPID LABEL="strowger r=$r" "$SHARED/run-calls.sh" "$SIP" "$r" "$DUR" || true
+    if [ -n "$prof" ] && [ -s "$prof" ]; then
+      go tool pprof -top -nodecount=30 "$WORK/strowger" "$prof" 2>/dev/null | sed -n '1,40p' > "$prof.top.txt" || true
+      echo "  CPU profile: $prof (top functions in $prof.top.txt)"
+    fi
   done
   if [ "${KAMAILIO:-1}" = 1 ] && command -v kamailio >/dev/null; then
     sed "s/127\.0\.0\.1:5060/127.0.0.1:$KAM_PORT/" "$SHARED/kamailio.cfg" > "$WORK/kamailio.cfg"
