@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -33,7 +34,9 @@ type ChannelSource interface {
 
 // CDRSource reads an account's call detail records.
 type CDRSource interface {
-	// List returns the CDRs created in [from, to], oldest first.
+	// List returns the CDRs created in [from, to], oldest first. An error
+	// with a TooLarge() bool method reporting true means the range holds
+	// more records than the source serves at once (answered 416).
 	List(ctx context.Context, account string, from, to time.Time) ([]map[string]any, error)
 	// Get returns one CDR, store.ErrNotFound when absent.
 	Get(ctx context.Context, account, id string) (map[string]any, error)
@@ -214,6 +217,11 @@ func (s *Server) listCDRs(rq *request) error {
 	var cdrs []map[string]any
 	if s.CDRs != nil {
 		if cdrs, err = s.CDRs.List(rq.r.Context(), rq.account, from, to); err != nil {
+			var big interface{ TooLarge() bool }
+			if errors.As(err, &big) && big.TooLarge() {
+				return &apiError{code: http.StatusRequestedRangeNotSatisfiable, message: "range not satisfiable",
+					data: map[string]any{"message": err.Error()}}
+			}
 			return err
 		}
 	}

@@ -35,6 +35,11 @@ type apiEnv struct {
 
 func newAPIEnv(t testing.TB) *apiEnv {
 	t.Helper()
+	return newAPIEnvWith(t, cdr.ReaderOptions{})
+}
+
+func newAPIEnvWith(t testing.TB, opts cdr.ReaderOptions) *apiEnv {
+	t.Helper()
 	ctx := context.Background()
 	srv := bustest.Start(t)
 	b, err := store.Provision(ctx, srv.JS, store.ProvisionOptions{})
@@ -61,7 +66,7 @@ func newAPIEnv(t testing.TB) *apiEnv {
 	}
 	a := api.New(api.Config{NodeName: "test", Version: "test", LoginBurst: 1000}, api.Deps{
 		Store: st, Signer: signer, Log: quiet(), Clock: clk, Master: master,
-		CDRs: cdr.NewReader(srv.JS, quiet(), cdr.ReaderOptions{}),
+		CDRs: cdr.NewReader(srv.JS, quiet(), opts),
 	})
 	hs := httptest.NewServer(a.Handler())
 	t.Cleanup(hs.Close)
@@ -335,4 +340,24 @@ func TestAPIRejectsBadCDRRanges(t *testing.T) {
 	}
 	r := e.do(http.MethodGet, path, "", nil)
 	e.want(r, http.StatusUnauthorized)
+}
+
+func TestAPIRefusesARangeOverTheCap(t *testing.T) {
+	e := newAPIEnvWith(t, cdr.ReaderOptions{MaxRecords: 2})
+	acct, tok := e.account("cdr cap")
+	for i := range 3 {
+		e.write(record(acct, fmt.Sprintf("cap-%d", i), e.now.Add(-time.Duration(i+1)*time.Minute)))
+	}
+	r := e.do(http.MethodGet, "/v2/accounts/"+acct+"/cdrs", tok, nil)
+	e.want(r, http.StatusRequestedRangeNotSatisfiable)
+	if d, _ := r.env["data"].(map[string]any); !strings.Contains(fmt.Sprint(d["message"]), "narrow created_from") {
+		t.Fatalf("416 does not say what to do: %s", r.raw)
+	}
+	// A narrower range is served.
+	q := "?created_from=" + greg(e.now.Add(-90*time.Second)) + "&created_to=" + greg(e.now)
+	r = e.do(http.MethodGet, "/v2/accounts/"+acct+"/cdrs"+q, tok, nil)
+	e.want(r, http.StatusOK)
+	if got := dataIDs(r); len(got) != 1 {
+		t.Fatalf("narrow range: %v", got)
+	}
 }

@@ -27,8 +27,9 @@ type ReaderOptions struct {
 	// ClockSkew is how far a media node's clock may be from the stream's:
 	// the scan starts this much before the range. Default 1 min.
 	ClockSkew time.Duration
-	// MaxRecords caps the records one List reads, so a query over a busy
-	// month cannot exhaust the API node's memory. Default 200,000.
+	// MaxRecords caps the records one List returns, so a query over a busy
+	// month cannot exhaust the API node's memory (the scan itself is bounded
+	// by QueryTimeout). Default 200,000.
 	MaxRecords int
 	// QueryTimeout bounds one List when ctx has no earlier deadline.
 	// Default 30 s.
@@ -52,7 +53,15 @@ func (o *ReaderOptions) setDefaults() {
 
 // ErrTooMany is returned by List when the range holds more records than
 // ReaderOptions.MaxRecords: the caller should ask for a narrower range.
-var ErrTooMany = errors.New("cdr: too many records in the range; narrow created_from/created_to")
+// It reports TooLarge, which the API answers with 416.
+var ErrTooMany error = tooMany{}
+
+type tooMany struct{}
+
+func (tooMany) Error() string {
+	return "cdr: too many records in the range; narrow created_from/created_to"
+}
+func (tooMany) TooLarge() bool { return true }
 
 // Reader reads an account's records from the CDR stream. It implements
 // api.CDRSource and is safe for concurrent use.
@@ -151,7 +160,6 @@ func (r *Reader) List(ctx context.Context, account string, from, to time.Time) (
 	}
 
 	byID := map[string]*found{}
-	read := 0
 	for {
 		msg, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
@@ -164,10 +172,6 @@ func (r *Reader) List(ctx context.Context, account string, from, to time.Time) (
 		if md.Timestamp.After(stopAfter) {
 			break
 		}
-		read++
-		if read > r.opts.MaxRecords {
-			return nil, ErrTooMany
-		}
 		if f, ok := r.decode(account, msg.Subject(), msg.Data()); ok {
 			c := f.created()
 			if !c.Before(from) && !c.After(to) {
@@ -176,6 +180,9 @@ func (r *Reader) List(ctx context.Context, account string, from, to time.Time) (
 				// node that took the call over) is listed once: the last write.
 				if prev, ok := byID[f.ID]; !ok || prev.seq < f.seq {
 					byID[f.ID] = f
+				}
+				if len(byID) > r.opts.MaxRecords {
+					return nil, ErrTooMany
 				}
 			}
 		}
