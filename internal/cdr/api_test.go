@@ -3,7 +3,9 @@ package cdr_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -360,4 +362,95 @@ func TestAPIRefusesARangeOverTheCap(t *testing.T) {
 	if got := dataIDs(r); len(got) != 1 {
 		t.Fatalf("narrow range: %v", got)
 	}
+}
+
+// leg is a record of one leg of an interaction.
+func leg(account, callID, interaction, direction string, t time.Time) cdr.Record {
+	r := record(account, callID, t)
+	r.InteractionID, r.CallDirection = interaction, direction
+	return r
+}
+
+func TestAPIListsInteractionsAndTheirLegs(t *testing.T) {
+	e := newAPIEnv(t)
+	acct, tok := e.account("cdr interactions")
+	t0 := e.now.Add(-time.Hour)
+	// Call 1: the outbound leg hangs up and is written first.
+	in1 := leg(acct, "c1-a", "i-1", "inbound", t0)
+	out1 := leg(acct, "c1-b", "i-1", "outbound", t0.Add(time.Second))
+	// Call 2: two forked outbound legs.
+	in2 := leg(acct, "c2-a", "i-2", "inbound", t0.Add(time.Minute))
+	out2a := leg(acct, "c2-b", "i-2", "outbound", t0.Add(time.Minute+time.Second))
+	out2b := leg(acct, "c2-c", "i-2", "outbound", t0.Add(time.Minute+time.Second))
+	// A record without an interaction is its own.
+	lone := leg(acct, "c3-a", "", "inbound", t0.Add(2*time.Minute))
+	e.write(out1, in1, out2a, in2, out2b, lone)
+
+	base := "/v2/accounts/" + acct + "/cdrs"
+	r := e.do(http.MethodGet, base+"/interaction", tok, nil)
+	e.want(r, http.StatusOK)
+	if got, want := strings.Join(dataIDs(r), ","), strings.Join([]string{lone.ID, in2.ID, in1.ID}, ","); got != want {
+		t.Fatalf("interactions %s, want the A legs newest first %s", got, want)
+	}
+	r = e.do(http.MethodGet, base+"/legs/i-2?ascending=true", tok, nil)
+	e.want(r, http.StatusOK)
+	got := dataIDs(r)
+	if len(got) != 3 || got[0] != in2.ID {
+		t.Fatalf("legs of i-2: %v, want the inbound leg then both outbound legs", got)
+	}
+	r = e.do(http.MethodGet, base+"/legs/nope", tok, nil)
+	e.want(r, http.StatusOK)
+	if got := dataIDs(r); len(got) != 0 {
+		t.Fatalf("legs of an unknown interaction: %v", got)
+	}
+	// Another account's interaction is not visible.
+	other, otherTok := e.account("cdr interactions other")
+	e.write(leg(other, "o-a", "i-9", "inbound", t0))
+	if got := dataIDs(e.do(http.MethodGet, base+"/legs/i-9", tok, nil)); len(got) != 0 {
+		t.Fatalf("another account's legs listed: %v", got)
+	}
+	if got := dataIDs(e.do(http.MethodGet, "/v2/accounts/"+other+"/cdrs/interaction", otherTok, nil)); len(got) != 1 {
+		t.Fatalf("other account's interactions: %v", got)
+	}
+}
+
+func TestAPIListsAUsersCDRs(t *testing.T) {
+	e := newAPIEnv(t)
+	acct, tok := e.account("cdr users")
+	mkUser := func(name string) string {
+		r := e.do(http.MethodPut, "/v2/accounts/"+acct+"/users", tok, map[string]any{
+			"first_name": name, "last_name": "Test", "username": name, "password": "Secret-" + name, "priv_level": "user"})
+		e.want(r, http.StatusCreated)
+		return r.env["data"].(map[string]any)["id"].(string)
+	}
+	alice, bob := mkUser("alice"), mkUser("bob")
+	mine := record(acct, "u-1", e.now.Add(-time.Minute))
+	mine.CustomChannelVars["owner_id"] = alice
+	theirs := record(acct, "u-2", e.now.Add(-time.Minute))
+	theirs.CustomChannelVars["owner_id"] = bob
+	e.write(mine, theirs, record(acct, "u-3", e.now.Add(-time.Minute)))
+
+	path := func(u string) string { return "/v2/accounts/" + acct + "/users/" + u + "/cdrs" }
+	r := e.do(http.MethodGet, path(alice), tok, nil)
+	e.want(r, http.StatusOK)
+	if got := dataIDs(r); len(got) != 1 || got[0] != mine.ID {
+		t.Fatalf("alice's CDRs as admin: %v", got)
+	}
+	e.want(e.do(http.MethodGet, path(store.NewID()), tok, nil), http.StatusNotFound)
+
+	login := func(name string) string {
+		sum := md5.Sum([]byte(name + ":Secret-" + name))
+		r := e.do(http.MethodPut, "/v2/user_auth", "", map[string]any{
+			"credentials": hex.EncodeToString(sum[:]), "account_name": "cdr users"})
+		e.want(r, http.StatusCreated)
+		return r.env["auth_token"].(string)
+	}
+	aliceTok := login("alice")
+	r = e.do(http.MethodGet, path(alice), aliceTok, nil)
+	e.want(r, http.StatusOK)
+	if got := dataIDs(r); len(got) != 1 || got[0] != mine.ID {
+		t.Fatalf("alice's CDRs as alice: %v", got)
+	}
+	e.want(e.do(http.MethodGet, path(bob), aliceTok, nil), http.StatusForbidden)
+	e.want(e.do(http.MethodGet, "/v2/accounts/"+acct+"/cdrs", aliceTok, nil), http.StatusForbidden)
 }
