@@ -29,13 +29,16 @@ func needBaresip(t *testing.T) {
 	}
 }
 
-// toneHz is the caller's microphone: a tone the callee's recording must
-// carry.
-const toneHz = 700
+// The phones' microphones: each sends its own tone, which the other's
+// recording must carry.
+const (
+	callerHz = 700
+	calleeHz = 1100
+)
 
-// writeToneWAV writes secs seconds of a toneHz sine (or silence when
+// writeToneWAV writes secs seconds of an hz sine (or silence when
 // amplitude is 0) as 8 kHz 16-bit mono WAV.
-func writeToneWAV(t *testing.T, path string, secs int, amplitude float64) {
+func writeToneWAV(t *testing.T, path string, secs int, amplitude, hz float64) {
 	t.Helper()
 	n := 8000 * secs
 	var b bytes.Buffer
@@ -49,7 +52,7 @@ func writeToneWAV(t *testing.T, path string, secs int, amplitude float64) {
 	b.WriteString("data")
 	_ = be.Write(&b, le, uint32(2*n))
 	for i := range n {
-		_ = be.Write(&b, le, int16(amplitude*math.Sin(2*math.Pi*toneHz*float64(i)/8000)))
+		_ = be.Write(&b, le, int16(amplitude*math.Sin(2*math.Pi*hz*float64(i)/8000)))
 	}
 	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
@@ -91,12 +94,12 @@ func readWAV16(path string) ([]int16, int, error) {
 	return nil, 0, errors.New("no data chunk")
 }
 
-// toneSeconds counts the 100 ms blocks of samples in which toneHz carries
-// most of the energy at an audible level, in seconds: silence, noise or
-// another sound count for nothing.
-func toneSeconds(s []int16, rate int) float64 {
+// toneSeconds counts the 100 ms blocks of samples in which an hz tone
+// carries most of the energy at an audible level, in seconds: silence,
+// noise or another sound count for nothing.
+func toneSeconds(s []int16, rate int, hz float64) float64 {
 	block := rate / 10
-	k := 2 * math.Cos(2*math.Pi*toneHz/float64(rate))
+	k := 2 * math.Cos(2*math.Pi*hz/float64(rate))
 	good := 0
 	for off := 0; off+block <= len(s); off += block {
 		var s1, s2, energy float64
@@ -106,7 +109,7 @@ func toneSeconds(s []int16, rate int) float64 {
 			s0 := x + k*s1 - s2
 			s2, s1 = s1, s0
 		}
-		// Goertzel power at toneHz, scaled to compare with the block's
+		// Goertzel power at hz, scaled to compare with the block's
 		// energy (a pure tone gives a ratio near 1).
 		power := (s1*s1 + s2*s2 - k*s1*s2) * 2 / float64(block)
 		rms := math.Sqrt(energy / float64(block))
@@ -225,10 +228,55 @@ func (tn *tenant) registered(t *testing.T, username string) bool {
 	return false
 }
 
+// heardSeconds is the most seconds of an hz tone in any of the
+// recordings of what the phone in dir heard (sndfile's *-dec.wav).
+func heardSeconds(dir string, hz float64) (float64, []string) {
+	recs, _ := filepath.Glob(filepath.Join(dir, "rec", "*-dec.wav"))
+	best := 0.0
+	for _, r := range recs {
+		if s, rate, err := readWAV16(r); err == nil && rate > 0 {
+			best = max(best, toneSeconds(s, rate, hz))
+		}
+	}
+	return best, recs
+}
+
+// talkBothWays registers the callee phone, has the caller dial number for
+// 8 s, and checks each phone heard the other's tone for at least 3 s.
+func talkBothWays(t *testing.T, p *proc, dir, realm, edge, number string, caller, callee [2]string) {
+	t.Helper()
+	callerMic, calleeMic := filepath.Join(dir, "caller.wav"), filepath.Join(dir, "callee.wav")
+	writeToneWAV(t, callerMic, 20, 8000, callerHz)
+	writeToneWAV(t, calleeMic, 30, 8000, calleeHz)
+	ce := startBaresip(t, filepath.Join(dir, "callee"), callee[0], callee[1], realm, edge, calleeMic, 30700, 30, true)
+	registered := func() bool {
+		return strings.Contains(ce.out.String(), "200 OK") || strings.Contains(ce.out.String(), "registered successfully")
+	}
+	if !waitFor(15*time.Second, registered) {
+		t.Fatalf("the callee did not register:\n%s", ce.out.String())
+	}
+	cr := startBaresip(t, filepath.Join(dir, "caller"), caller[0], caller[1], realm, edge, callerMic, 30600, 8, false,
+		"/dial "+number)
+	cr.wait(t, 20*time.Second)
+	for _, side := range []struct {
+		who, dir string
+		hz       float64
+	}{{"callee", ce.dir, callerHz}, {"caller", cr.dir, calleeHz}} {
+		var heard float64
+		var recs []string
+		if !waitFor(10*time.Second, func() bool { heard, recs = heardSeconds(side.dir, side.hz); return heard >= 3 }) {
+			t.Fatalf("the %s heard %.1f s of the other's %.0f Hz tone (recordings %v), want ≥ 3 s\ncaller:\n%s\ncallee:\n%s\nstrowger:\n%s",
+				side.who, heard, side.hz, recs, cr.out.String(), ce.out.String(), p.out.String())
+		}
+		t.Logf("the %s heard %.1f s of the other's %.0f Hz tone", side.who, heard, side.hz)
+	}
+}
+
 // TestBaresipCallCarriesAudio registers two baresip phones with
 // credentials created through the API; the caller dials the callee's
-// extension and sends a tone, the callee answers automatically and
-// records what it hears. The recording must carry the tone, not silence.
+// extension, the callee answers automatically, each sends its own tone
+// and records what it hears: each recording must carry the other's tone,
+// not silence.
 func TestBaresipCallCarriesAudio(t *testing.T) {
 	needBaresip(t)
 	needMediaRole(t)
@@ -242,35 +290,46 @@ func TestBaresipCallCarriesAudio(t *testing.T) {
 	c := newClient(p.addr)
 	master := c.login(t, masterKey())
 	tn := provisionTenant(t, c, master, "baresip.e2e.test", dir)
-
-	tone, quiet := filepath.Join(dir, "tone.wav"), filepath.Join(dir, "silence.wav")
-	writeToneWAV(t, tone, 20, 8000)
-	writeToneWAV(t, quiet, 30, 0)
-	callee := startBaresip(t, filepath.Join(dir, "callee"), tn.callee, tn.calleePW, tn.realm, edge, quiet, 30700, 30, true)
-	if !waitFor(15*time.Second, func() bool { return tn.registered(t, tn.callee) }) {
-		t.Fatalf("the callee did not register:\n%s", callee.out.String())
-	}
-	caller := startBaresip(t, filepath.Join(dir, "caller"), tn.caller, tn.callerPW, tn.realm, edge, tone, 30600, 8, false,
-		"/dial "+tn.number)
-	caller.wait(t, 20*time.Second)
-
-	var heard float64
-	var recs []string
-	ok := waitFor(10*time.Second, func() bool {
-		recs, _ = filepath.Glob(filepath.Join(callee.dir, "rec", "*-dec.wav"))
-		for _, r := range recs {
-			if s, rate, err := readWAV16(r); err == nil && rate > 0 {
-				heard = max(heard, toneSeconds(s, rate))
-			}
-		}
-		return heard >= 3
-	})
-	if !ok {
-		t.Fatalf("the callee heard %.1f s of the caller's tone (recordings %v), want ≥ 3 s\ncaller:\n%s\ncallee:\n%s\nstrowger:\n%s",
-			heard, recs, caller.out.String(), callee.out.String(), p.out.String())
-	}
-	t.Logf("the callee heard %.1f s of the caller's %d Hz tone", heard, toneHz)
+	talkBothWays(t, p, dir, tn.realm, edge, tn.number,
+		[2]string{tn.caller, tn.callerPW}, [2]string{tn.callee, tn.calleePW})
 	checkCallCDRs(t, tn, tn.waitCDRs(t, 2, 10*time.Second), 3)
+}
+
+// TestBaresipDemoPhonesTalkBothWays starts with --demo and uses the
+// printed credentials: phone 100 dials 101, which rings Bob's phone.
+func TestBaresipDemoPhonesTalkBothWays(t *testing.T) {
+	needBaresip(t)
+	needMediaRole(t)
+	dir := t.TempDir()
+	edge := fmt.Sprintf("127.0.0.1:%d", freeUDPPort(t))
+	p := start(t, "--data", filepath.Join(dir, "data"), "--master-api-key", masterKey(), "--demo",
+		"--sip", edge, "--rtp-ip", "127.0.0.1", "--rtp-ports", "31000-31999", "--sip-digest", "MD5")
+	out := p.out.String()
+	realm := demoField(t, out, "SIP domain ")
+	pw := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && strings.Contains(line, "SIP username") {
+			pw[demoField(t, line, "SIP username ")] = demoField(t, line, "password ")
+		}
+	}
+	if pw["100"] == "" || pw["101"] == "" {
+		t.Fatalf("demo credentials not printed:\n%s", out)
+	}
+	talkBothWays(t, p, dir, realm, edge, "101", [2]string{"100", pw["100"]}, [2]string{"101", pw["101"]})
+}
+
+// demoField is the word after label in the demo's printout.
+func demoField(t *testing.T, out, label string) string {
+	t.Helper()
+	i := strings.Index(out, label)
+	if i < 0 {
+		t.Fatalf("%q not in the demo printout:\n%s", label, out)
+	}
+	f := strings.Fields(out[i+len(label):])
+	if len(f) == 0 {
+		t.Fatalf("nothing after %q", label)
+	}
+	return strings.TrimSuffix(f[0], ",")
 }
 
 // TestToneDetector checks the recording check itself: a tone counts, and
@@ -278,8 +337,8 @@ func TestBaresipCallCarriesAudio(t *testing.T) {
 func TestToneDetector(t *testing.T) {
 	dir := t.TempDir()
 	tone, quiet := filepath.Join(dir, "tone.wav"), filepath.Join(dir, "quiet.wav")
-	writeToneWAV(t, tone, 2, 8000)
-	writeToneWAV(t, quiet, 2, 0)
+	writeToneWAV(t, tone, 2, 8000, callerHz)
+	writeToneWAV(t, quiet, 2, 0, callerHz)
 	for _, c := range []struct {
 		path     string
 		min, max float64
@@ -288,7 +347,7 @@ func TestToneDetector(t *testing.T) {
 		if err != nil || rate != 8000 {
 			t.Fatalf("%s: %v rate %d", c.path, err, rate)
 		}
-		if got := toneSeconds(s, rate); got < c.min || got > c.max {
+		if got := toneSeconds(s, rate, callerHz); got < c.min || got > c.max {
 			t.Fatalf("%s: %.1f s of tone, want %.1f–%.1f", filepath.Base(c.path), got, c.min, c.max)
 		}
 	}
@@ -296,14 +355,17 @@ func TestToneDetector(t *testing.T) {
 	noise := make([]int16, 16000)
 	seed := uint32(1)
 	for i := range other {
-		other[i] = int16(8000 * math.Sin(2*math.Pi*1500*float64(i)/8000))
+		other[i] = int16(8000 * math.Sin(2*math.Pi*calleeHz*float64(i)/8000))
 		seed = seed*1664525 + 1013904223
 		noise[i] = int16(seed >> 18)
 	}
-	if got := toneSeconds(other, 8000); got != 0 {
-		t.Fatalf("a 1500 Hz tone counted as %.1f s of the %d Hz tone", got, toneHz)
+	if got := toneSeconds(other, 8000, callerHz); got != 0 {
+		t.Fatalf("a %d Hz tone counted as %.1f s of the %d Hz tone", calleeHz, got, callerHz)
 	}
-	if got := toneSeconds(noise, 8000); got != 0 {
+	if got := toneSeconds(other, 8000, calleeHz); got < 1.9 {
+		t.Fatalf("a %d Hz tone counted as %.1f s of itself", calleeHz, got)
+	}
+	if got := toneSeconds(noise, 8000, callerHz); got != 0 {
 		t.Fatalf("noise counted as %.1f s of tone", got)
 	}
 	if _, _, err := readWAV16(filepath.Join(dir, "missing.wav")); err == nil {
