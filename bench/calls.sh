@@ -17,7 +17,8 @@
 # Env: RATES="200 500 1000" DUR=10 CONC="250 500 700" RTP_DUR=20 USERS=2000
 #      RTP_PORTS=30000-32999 (4 ports per call: the range bounds N), KAMAILIO=1,
 #      FSYNC=always (Strowger --fsync; CDRs are written durably at every hangup),
-#      PROFILE=1 (a CPU profile of Strowger during each setup-rate run, with its top).
+#      PROFILE=1 (a CPU profile of Strowger during each setup-rate run and each RTP
+#      run, with its top functions).
 # Ports (loopback only): SIP 35060, HTTP 38000, pprof 38001, Kamailio 35064,
 # SIPp UAS 35062 / UAC 35063, RTP generator 35066 (caller side) / 35067 (callee side).
 # Every process this script starts is stopped by its PID at exit; every run is bounded.
@@ -151,7 +152,15 @@ if [ "$MODE" = concurrent ] || [ "$MODE" = all ]; then
          END {i = 0; for (k in a) if (k in b) print i++, a[k], b[k]}' \
       "$OUT"/calls-uac_*_logs.log "$OUT"/calls-uas_*_logs.log > "$OUT/calls.txt"
     C0=$(cpu_ticks_of "$SPID"); T0=$(date +%s%N)
+    if [ "${PROFILE:-0}" = 1 ]; then
+      ( sleep 4; curl -s -o "$OUT/cpu.pprof" "http://$PPROF/debug/pprof/profile?seconds=$((RTP_DUR - 2))" ) &
+      BG+=("$!")
+    fi
     "$WORK/rtpgen" "$OUT/calls.txt" "$RTP_DUR" 1 "$GEN_A" "$GEN_B" 3 >"$OUT/rtpgen.out" 2>&1 || true
+    if [ -s "$OUT/cpu.pprof" ]; then
+      go tool pprof -top -nodecount=30 "$WORK/strowger" "$OUT/cpu.pprof" 2>/dev/null | sed -n '1,40p' > "$OUT/cpu.top.txt" || true
+      echo "  CPU profile: $OUT/cpu.pprof (top functions in $OUT/cpu.top.txt)"
+    fi
     C1=$(cpu_ticks_of "$SPID"); T1=$(date +%s%N)
     cpu=$(awk -v c="$((C1 - C0))" -v t="$((T1 - T0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", c / hz / (t / 1e9) * 100}')
     per=$(awk -v n="$n" -v g0="$G0" -v g1="$G1" -v r0="$R0" -v r1="$R1" -v h0="$H0" -v h1="$H1" \
