@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -69,6 +70,9 @@ type Reader struct {
 	js   jetstream.JetStream
 	log  *slog.Logger
 	opts ReaderOptions
+
+	mu     sync.Mutex
+	stream jetstream.Stream // opened on first Get, then reused
 }
 
 // NewReader returns a reader over the CDR stream reachable through js.
@@ -217,7 +221,7 @@ func (r *Reader) Get(ctx context.Context, account, id string) (map[string]any, e
 	if !idRe.MatchString(account) || !idRe.MatchString(id) {
 		return nil, store.ErrNotFound
 	}
-	s, err := r.js.Stream(ctx, store.StreamCDR)
+	s, err := r.cdrStream(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("cdr: reading %s: opening stream: %w", id, err)
 	}
@@ -234,6 +238,20 @@ func (r *Reader) Get(ctx context.Context, account, id string) (map[string]any, e
 		return nil, store.ErrNotFound
 	}
 	return f.body, nil
+}
+
+// cdrStream returns the CDR stream's handle, looked up once.
+func (r *Reader) cdrStream(ctx context.Context) (jetstream.Stream, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stream == nil {
+		s, err := r.js.Stream(ctx, store.StreamCDR)
+		if err != nil {
+			return nil, err
+		}
+		r.stream = s
+	}
+	return r.stream, nil
 }
 
 // decode parses one stored record into the shape the API serves: the
