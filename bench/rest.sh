@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-15}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 data=$(mktemp -d)
-port=18765
+port=${PORT:-18765}
 key=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 go build -o "$data/strowger" ./cmd/strowger
 "$data/strowger" serve --data "$data/d" --http 127.0.0.1:$port --roles nats,api --master-api-key "$key" --log-level error --fsync "${FSYNC:-always}" &

@@ -159,7 +159,7 @@ func (s *Server) deleteAccount(rq *request) error {
 	if err != nil {
 		return err
 	}
-	s.trees.Delete(acct.ID)
+	s.forgetAccount(acct.ID)
 	rq.reply(http.StatusOK, s.accountView(d), d.Rev)
 	return nil
 }

@@ -162,7 +162,8 @@ func TestAccounts(t *testing.T) {
 	want(t, dev, http.StatusCreated)
 	want(t, e.call(t, http.MethodDelete, "/v2/accounts/"+a1, at, nil), http.StatusOK)
 	wantErr(t, e.call(t, http.MethodGet, "/v2/accounts/"+a1, m, nil), http.StatusNotFound, "bad identifier")
-	wantErr(t, e.call(t, http.MethodGet, "/v2/accounts/"+a1, at, nil), http.StatusForbidden, "forbidden")
+	// Its former parent is told it is gone, as Kazoo does.
+	wantErr(t, e.call(t, http.MethodGet, "/v2/accounts/"+a1, at, nil), http.StatusNotFound, "bad identifier")
 	if _, err := e.st.Get(t.Context(), a1, store.TypeDevice, dev.id()); err == nil {
 		t.Fatal("the deleted account's device is still stored")
 	}

@@ -39,7 +39,9 @@ func (s *Server) apiAuth(rq *request) error {
 }
 
 // userAuth serves PUT /v2/user_auth: Kazoo's md5/sha1 credentials of
-// "username:password" plus the account's name or realm.
+// "username:password" plus the account's realm, name or a phone number
+// one of its callflows routes (compared by digits: "+1 415 555 0100" and
+// "14155550100" are the same number).
 func (s *Server) userAuth(rq *request) error {
 	if !s.allowLogin(rq.r) {
 		return errTooMany()
@@ -73,6 +75,13 @@ func (s *Server) userAuth(rq *request) error {
 		}
 	} else if name := str(data["account_name"]); name != "" {
 		found, err := s.st.AccountsByName(ctx, name)
+		if err != nil {
+			return err
+		}
+		candidates = found
+	} else if number := str(data["phone_number"]); number != "" {
+		// The account that routes the number in one of its callflows.
+		found, err := s.st.AccountsByPhoneNumber(ctx, number)
 		if err != nil {
 			return err
 		}

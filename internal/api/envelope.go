@@ -82,6 +82,10 @@ type request struct {
 	p       *principal
 	account string // the {account} of the path, when present
 	start   time.Time
+	// The body, once read (readBody).
+	body     []byte
+	bodyErr  error
+	bodyRead bool
 }
 
 func newRequestID() string {
@@ -194,8 +198,19 @@ type requestBody struct {
 	Action    string          `json:"action"`
 }
 
-// readBody reads the request body within the size limit.
+// readBody reads the request body within the size limit. The body is read
+// once: a second call (authentication looked for the envelope's
+// auth_token first) returns the same bytes or error.
 func (rq *request) readBody(limit int64) ([]byte, error) {
+	if rq.bodyRead {
+		return rq.body, rq.bodyErr
+	}
+	rq.bodyRead = true
+	rq.body, rq.bodyErr = rq.readBodyOnce(limit)
+	return rq.body, rq.bodyErr
+}
+
+func (rq *request) readBodyOnce(limit int64) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(rq.w, rq.r.Body, limit))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {

@@ -1,12 +1,15 @@
 package api
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/strowger/strowger/internal/store"
@@ -165,6 +168,39 @@ func FuzzListQuery(f *testing.F) {
 		}
 		if !slices.Equal(walked, wantIDs) {
 			t.Fatalf("walking the pages gave %v, want %v", walked, wantIDs)
+		}
+	})
+}
+
+// FuzzParseBasic: Basic credentials decoding never panics, and what it
+// accepts is an account ID with a lowercase hex MD5 or SHA-1 digest.
+func FuzzParseBasic(f *testing.F) {
+	for _, s := range []string{
+		base64.StdEncoding.EncodeToString([]byte(store.NewID() + ":" + "0123456789abcdef0123456789abcdef")),
+		base64.StdEncoding.EncodeToString([]byte(store.NewID() + ":" + "0123456789ABCDEF0123456789ABCDEF01234567")),
+		base64.StdEncoding.EncodeToString([]byte("acct:pass")),
+		base64.StdEncoding.EncodeToString([]byte(store.NewID())),
+		base64.StdEncoding.EncodeToString([]byte(store.NewID() + "::0123456789abcdef0123456789abcdef")),
+		"", "%%%", "  " + base64.StdEncoding.EncodeToString([]byte("a:b")) + "  ", "=",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		acct, digest, field, ok := parseBasic(header)
+		if !ok {
+			if acct != "" || digest != "" || field != "" {
+				t.Fatalf("refused but returned %q %q %q", acct, digest, field)
+			}
+			return
+		}
+		if !store.IsID(acct) {
+			t.Fatalf("accepted account %q", acct)
+		}
+		if _, err := hex.DecodeString(digest); err != nil || digest != strings.ToLower(digest) {
+			t.Fatalf("accepted digest %q", digest)
+		}
+		if (len(digest) == 32) != (field == "pvt_md5_auth") || (len(digest) == 40) != (field == "pvt_sha1_auth") {
+			t.Fatalf("digest %q stored as %q", digest, field)
 		}
 	})
 }

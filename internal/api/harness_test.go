@@ -59,6 +59,7 @@ func newEnv(t testing.TB) *env {
 	e.master, e.masterKey = createMaster(t, st)
 	a := api.New(api.Config{NodeName: "test", Version: "test", MaxMediaBytes: testMediaLimit, LoginBurst: 100000},
 		api.Deps{Store: st, Signer: signer, Log: log, Clock: clk, Master: e.master})
+	t.Cleanup(a.Close)
 	hs := httptest.NewServer(a.Handler())
 	t.Cleanup(hs.Close)
 	e.url = hs.URL

@@ -583,6 +583,9 @@ func TestCallflowReferences(t *testing.T) {
 		"flow": map[string]any{"module": "device", "data": map[string]any{"id": devA.id(), "timeout": "x"}}}), "flow.data.timeout", "type")
 	// No number nor pattern.
 	wantRule(t, e.call(t, http.MethodPut, base, ta, map[string]any{"flow": map[string]any{"module": "hangup", "data": map[string]any{}}}), "numbers", "required")
+	// A pattern the dialplan could never match (PCRE look-ahead) is refused on save.
+	wantRule(t, e.call(t, http.MethodPut, base, ta, map[string]any{"patterns": []any{"^2\\d+$", "^(?=9)\\d+$"},
+		"flow": map[string]any{"module": "hangup", "data": map[string]any{}}}), "patterns.1", "format")
 	if ids := e.listIDs(t, ta, base); len(ids) != 0 {
 		t.Fatalf("refused callflows were stored: %v", ids)
 	}

@@ -7,9 +7,12 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,6 +24,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/strowger/strowger/internal/auth"
+	"github.com/strowger/strowger/internal/bus"
 	"github.com/strowger/strowger/internal/clock"
 	"github.com/strowger/strowger/internal/store"
 )
@@ -101,8 +105,16 @@ type Server struct {
 	// tokens caches verified tokens (string → *auth.Claims).
 	tokens     sync.Map
 	tokenCount atomic.Int64
-	// trees caches account ancestry (account ID → []any), immutable once created.
-	trees sync.Map
+	// basic caches verified HTTP Basic credentials (sha256 → basicEntry).
+	basic      sync.Map
+	basicCount atomic.Int64
+	// trees caches account ancestry (account ID → *treeEntry), immutable
+	// once created; a fresh entry also means "this account exists".
+	// Deletions drop entries: directly on the node that deletes, by
+	// document event on the others, and entries age out after treeTTL in
+	// case an event was missed.
+	trees     sync.Map
+	stopWatch func()
 }
 
 // New builds the API server.
@@ -111,8 +123,30 @@ func New(cfg Config, d Deps) *Server {
 	s := &Server{Deps: d, cfg: cfg, st: d.Store, log: d.Log, clock: d.Clock, limits: map[string]*rate.Limiter{}}
 	s.mux = http.NewServeMux()
 	s.routes()
+	s.stopWatch = func() {}
+	if s.st != nil {
+		stop, err := s.st.WatchDocEvents(bus.DocEventsType(store.TypeAccount), func(ev store.DocEvent) {
+			if ev.Action == "deleted" {
+				s.forgetAccount(ev.ID)
+			}
+		})
+		if err != nil {
+			// Deletions on other nodes then reach this node's caches only
+			// through misses; deletions here still invalidate at once.
+			s.log.Error("watching account deletions", "err", err)
+		} else {
+			s.stopWatch = stop
+		}
+	}
 	return s
 }
+
+// Close stops the server's background work (its event subscription).
+func (s *Server) Close() { s.stopWatch() }
+
+// forgetAccount drops a deleted account from the caches, so neither its
+// tokens nor its ancestors' cached reads reach it any more.
+func (s *Server) forgetAccount(id string) { s.trees.Delete(id) }
 
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler { return s }
@@ -140,9 +174,44 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r.Method = strings.ToUpper(v)
 		} else if v := r.Header.Get("X-HTTP-Method-Override"); v != "" {
 			r.Method = strings.ToUpper(v)
+		} else if v := s.envelopeVerb(r); v != "" {
+			r.Method = strings.ToUpper(v)
 		}
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// envelopeVerb reads the "verb" of a POSTed JSON envelope (Kazoo's
+// {"verb":"PUT","data":…}) and puts the body back for the handler. Bodies
+// over the size limit are left for the handler to refuse.
+func (s *Server) envelopeVerb(r *http.Request) string {
+	if r.Body == nil || r.Body == http.NoBody {
+		return ""
+	}
+	switch ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); strings.TrimSpace(strings.ToLower(ct)) {
+	case "", "application/json", "application/x-www-form-urlencoded":
+	default:
+		return ""
+	}
+	head, err := io.ReadAll(io.LimitReader(r.Body, s.cfg.MaxBodyBytes+1))
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+	if err != nil || int64(len(head)) > s.cfg.MaxBodyBytes {
+		return ""
+	}
+	var env struct {
+		Verb string `json:"verb"`
+	}
+	if json.Unmarshal(head, &env) != nil {
+		return ""
+	}
+	switch v := strings.ToUpper(env.Verb); v {
+	case http.MethodPut, http.MethodDelete, http.MethodPatch:
+		return v
+	}
+	return ""
 }
 
 // handle registers an endpoint. verbs maps HTTP methods to handlers; other

@@ -91,6 +91,7 @@ type Server struct {
 	// legs) to its call; sync.Map keeps the call path free of a global
 	// lock.
 	calls sync.Map // string → *call
+	gone  sync.Map // string → *tombstone: finished callers' Call-IDs
 	live  atomic.Int64
 
 	ctx      context.Context
@@ -141,7 +142,9 @@ func (s *Server) Start(ctx context.Context) error {
 	// limit absorbs bursts.
 	_ = sub.SetPendingLimits(1<<16, 64<<20)
 	s.sub = sub
-	if err := s.d.Conn.FlushWithContext(ctx); err != nil {
+	fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.d.Conn.FlushWithContext(fctx); err != nil {
 		_ = sub.Unsubscribe()
 		return fmt.Errorf("b2bua: flushing subscription: %w", err)
 	}
@@ -163,6 +166,10 @@ func (s *Server) Stop(ctx context.Context) {
 		return
 	}
 	s.draining.Store(true)
+	// Tell the edges at once, not at the next beat: no new calls here.
+	if err := s.beat(ctx); err != nil {
+		s.log.Warn("draining heartbeat failed", "err", err)
+	}
 	s.calls.Range(func(_, v any) bool {
 		v.(*call).post(func(c *call) { c.shutdown() })
 		return true
@@ -237,22 +244,19 @@ type inbound struct {
 	resp *sip.Response
 }
 
-// receive runs on the subscription's goroutine: parse, find the call,
-// hand over. It never blocks on a call.
-func (s *Server) receive(data []byte) {
+// parseInbound decodes one envelope from an edge and the SIP message it
+// carries, refusing anything without the headers every handler reads.
+func parseInbound(data []byte) (inbound, error) {
 	env, err := sipbus.Unmarshal(data)
 	if err != nil {
-		s.log.Warn("bad envelope", "err", err)
-		return
+		return inbound{}, err
 	}
 	msg, err := sip.ParseMessage(env.Msg)
 	if err != nil {
-		s.log.Warn("unparsable SIP from edge", "edge", env.Edge, "err", err)
-		return
+		return inbound{}, fmt.Errorf("parsing SIP from edge %q: %w", env.Edge, err)
 	}
 	if msg.CallID() == nil || msg.CSeq() == nil || msg.From() == nil || msg.To() == nil || msg.Via() == nil {
-		s.log.Warn("SIP from edge without mandatory headers", "edge", env.Edge)
-		return
+		return inbound{}, fmt.Errorf("SIP from edge %q without Call-ID, CSeq, From, To or Via", env.Edge)
 	}
 	in := inbound{env: env}
 	switch m := msg.(type) {
@@ -260,7 +264,21 @@ func (s *Server) receive(data []byte) {
 		in.req = m
 	case *sip.Response:
 		in.resp = m
+	default:
+		return inbound{}, fmt.Errorf("SIP from edge %q: unknown message type", env.Edge)
 	}
+	return in, nil
+}
+
+// receive runs on the subscription's goroutine: parse, find the call,
+// hand over. It never blocks on a call.
+func (s *Server) receive(data []byte) {
+	in, err := parseInbound(data)
+	if err != nil {
+		s.log.Warn("bad message from edge", "err", err)
+		return
+	}
+	msg := msgOf(in)
 	callID := msg.CallID().Value()
 	if v, ok := s.calls.Load(callID); ok {
 		v.(*call).post(func(c *call) { c.onMessage(in) })
@@ -269,6 +287,10 @@ func (s *Server) receive(data []byte) {
 	if in.req == nil {
 		return // a response for a leg that is gone
 	}
+	if v, ok := s.gone.Load(callID); ok {
+		v.(*tombstone).absorb(s, in)
+		return
+	}
 	switch {
 	case in.req.Method == sip.INVITE && !in.req.To().Params.Has("tag"):
 		s.newCall(in)
@@ -276,6 +298,39 @@ func (s *Server) receive(data []byte) {
 	default:
 		s.respondStateless(in, 481, "")
 	}
+}
+
+// tombstone is what a finished call leaves for 64·T1 (timer J): the
+// edge forwards every copy of a UDP request, so late retransmissions of
+// the caller's INVITE or of an in-dialog request must get their answer
+// again instead of starting a new call or a 481.
+type tombstone struct {
+	invite []byte            // last answer to the INVITE
+	stx    map[string][]byte // in-dialog answers by branch
+}
+
+func (t *tombstone) absorb(s *Server, in inbound) {
+	req := in.req
+	switch {
+	case req.Method == sip.ACK:
+	case req.Method == sip.INVITE && !req.To().Params.Has("tag"):
+		if t.invite != nil {
+			s.sendResponse(in.env, "", 0, t.invite)
+		}
+	default:
+		if prev, ok := t.stx[topBranch(req)]; ok {
+			s.sendResponse(in.env, "", 0, prev)
+			return
+		}
+		s.respondStateless(in, 481, "")
+	}
+}
+
+// bury keeps a finished call's answers for retransmissions.
+func (s *Server) bury(callID string, invite []byte, stx map[string][]byte) {
+	t := &tombstone{invite: invite, stx: stx}
+	s.gone.Store(callID, t)
+	s.clk.AfterFunc(64*s.cfg.T1, func() { s.gone.CompareAndDelete(callID, t) })
 }
 
 // respondStateless answers a request outside any call.

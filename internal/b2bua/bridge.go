@@ -2,7 +2,9 @@ package b2bua
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +18,10 @@ import (
 	"github.com/strowger/strowger/internal/sdp"
 	"github.com/strowger/strowger/internal/store"
 )
+
+// errMediaGone reports a call whose RTP sockets were released after a
+// relay failed to start; it can bridge no more.
+var errMediaGone = errors.New("b2bua: the call's media ports are gone")
 
 // target is one endpoint resolved to its registered contacts.
 type target struct {
@@ -194,6 +200,9 @@ func (c *call) startPass(b *bridge) {
 			c.ring(b, t)
 		}
 	}
+	// The ringing forks' dialogs go into the checkpoint: a node taking a
+	// ringing call over must know whom to cancel.
+	c.saveState()
 	if b.req.Timeout > 0 && b.req.Timeout < total {
 		total = b.req.Timeout
 	}
@@ -271,6 +280,9 @@ func (c *call) fork(b *bridge, t target, bd location.Binding) error {
 	if u := (sip.Uri{}); sip.ParseUri(bd.Contact, &u) == nil {
 		l.request = uriUserHost(u)
 	}
+	if c.portsB == nil {
+		return errMediaGone
+	}
 	codecs := c.offerCodecs()
 	l.offered = codecs
 	rtp, rtcp := c.portsB.RTPAddr(), c.portsB.RTCPAddr()
@@ -282,9 +294,7 @@ func (c *call) fork(b *bridge, t target, bd location.Binding) error {
 	c.sdpB = offer
 	o := reqOpts{method: "INVITE", ruri: l.target, via: c.s.viaHost(), branch: newBranch(), from: l.fromValue(),
 		to: l.remoteURI, callID: l.callID, cseq: l.localSeq, routes: l.routes, contact: l.contact, sdp: offer}
-	for k, v := range b.req.CustomSIPHeaders {
-		o.extra = append(o.extra, k+": "+v)
-	}
+	o.extra = customHeaders(b.req.CustomSIPHeaders)
 	if b.req.SuppressCLID {
 		o.extra = append(o.extra, "Privacy: id")
 	}
@@ -322,11 +332,37 @@ func (c *call) fork(b *bridge, t target, bd location.Binding) error {
 
 // offerCodecs is what we offer callees: the caller's accepted formats, so
 // both legs share codecs and nothing is transcoded.
+// After Answer, negA holds the one codec the caller was answered with.
 func (c *call) offerCodecs() []sdp.Codec {
-	if c.answered && c.negA != nil {
-		return append([]sdp.Codec(nil), c.negA.Codecs...)
-	}
 	return append([]sdp.Codec(nil), c.negA.Codecs...)
+}
+
+// reservedHeaders are never taken from callflow data: they define the
+// transaction, the dialog or the body.
+var reservedHeaders = map[string]bool{"via": true, "from": true, "to": true, "call-id": true, "cseq": true,
+	"contact": true, "route": true, "record-route": true, "max-forwards": true, "content-length": true,
+	"content-type": true, "v": true, "f": true, "t": true, "i": true, "m": true, "l": true, "c": true}
+
+// customHeaders turns a callflow's custom_sip_headers into header lines,
+// in a stable order, dropping reserved names and anything that could
+// break out of its line (the API validates them too; this is the last
+// line of defence on the wire).
+func customHeaders(h map[string]string) []string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var out []string
+	for _, k := range keys {
+		v := h[k]
+		if k == "" || reservedHeaders[strings.ToLower(k)] || strings.ContainsAny(k, ": \t\r\n") ||
+			strings.ContainsAny(v, "\r\n\x00") || len(k)+len(v) > 512 {
+			continue
+		}
+		out = append(out, k+": "+v)
+	}
+	return out
 }
 
 // forkResponse handles a callee's response to our INVITE.
@@ -394,6 +430,9 @@ func (c *call) earlyToCaller(l *leg, r *sip.Response) {
 // applyCalleeAnswer reads a callee's SDP answer, answers the caller's
 // offer with the same codecs and points the relay at both.
 func (c *call) applyCalleeAnswer(l *leg, body []byte) error {
+	if c.portsA == nil || c.portsB == nil {
+		return errMediaGone
+	}
 	ans, err := sdp.Parse(body)
 	if err != nil {
 		return err
@@ -458,7 +497,9 @@ func (c *call) rtpTimeout(id media.LegID) {
 	if id == media.LegB && c.peer == nil {
 		return // answered without a callee: leg B carries nothing
 	}
-	if c.a.ended {
+	if c.a.ended || !c.answered {
+		// Early media: callers often send nothing before the answer, and
+		// ringing has its own timeouts.
 		return
 	}
 	c.log.Info("RTP timeout, ending the call", "leg", id.String())
@@ -595,23 +636,23 @@ func (c *call) sendCancel(l *leg) {
 	o.sdp = nil
 	o.extra = nil
 	msg := buildRequest(o)
-	// CANCEL is its own non-INVITE transaction with the INVITE's branch.
-	tx := &clientTx{method: "CANCEL", branch: o.branch + "", cseq: o.cseq, msg: msg}
+	// CANCEL is its own non-INVITE transaction with the INVITE's branch:
+	// retransmitted on UDP (timer E) until its answer (or the INVITE's
+	// final answer) arrives.
 	c.s.sendRequest(l.edge, l.flow, l.callID, c.epochFor(l), msg)
 	if l.udp() {
 		var again func(c *call)
-		n := 0
+		interval := c.s.cfg.T1
 		again = func(c *call) {
-			if l.ended || n >= 6 {
+			if l.ended || l.cancelAnswered || c.finished {
 				return
 			}
-			n++
 			c.s.sendRequest(l.edge, l.flow, l.callID, c.epochFor(l), msg)
-			c.timer(c.s.cfg.T1<<n, again)
+			interval = min(2*interval, t2)
+			c.timer(interval, again)
 		}
-		c.timer(c.s.cfg.T1, again)
+		c.timer(interval, again)
 	}
-	_ = tx
 	// If the callee never answers the INVITE after our CANCEL, give up
 	// after timer B: the fork is over either way.
 	c.timer(64*c.s.cfg.T1, func(c *call) {

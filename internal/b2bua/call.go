@@ -49,6 +49,7 @@ type leg struct {
 	inviteTx                    *clientTx
 	ringing, answered, ended    bool
 	cancelWanted, cancelSent    bool
+	cancelAnswered              bool
 	timedOut, lost              bool // rang out / lost the race to another fork
 	finalCode                   int
 	ringTimer                   clock.Timer
@@ -257,6 +258,12 @@ func (c *call) start() {
 	c.a.toAOR = uriUserHost(req.To().Address)
 	c.a.request = uriUserHost(req.Recipient)
 	c.answerInvite(100, "", nil)
+	if ext := unsupported(req); ext != "" {
+		// RFC 3261 §8.2.2.3: we implement no extension a caller may require
+		// (100rel, precondition...).
+		c.rejectEarly(420, "", "Unsupported: "+ext)
+		return
+	}
 	if c.a.target == "" {
 		c.rejectEarly(400, "Missing Contact")
 		return
@@ -298,6 +305,17 @@ func (c *call) start() {
 	c.keyA = true
 	c.publishLeg(c.a, "CHANNEL_CREATE")
 	go c.runFlow()
+}
+
+// unsupported lists the option tags of Require we do not implement.
+func unsupported(req *sip.Request) string {
+	var out []string
+	for _, v := range headerValues(req, "Require") {
+		if tag := strings.ToLower(strings.TrimSpace(v)); tag != "" && tag != "timer" {
+			out = append(out, tag)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // rejectEarly ends a call that never reached the callflow.
@@ -417,6 +435,7 @@ func (c *call) finish() {
 		}
 		c.publishLeg(c.a, "CHANNEL_DESTROY")
 	}
+	c.s.bury(c.id, c.invAnswer, c.a.stx)
 	c.s.calls.Delete(c.id)
 	for _, l := range c.order {
 		c.s.calls.Delete(l.callID)
@@ -456,8 +475,10 @@ func (c *call) finalToCaller(code int, reason string, extra ...string) {
 	if c.invFinal != 0 {
 		return
 	}
-	c.answerInvite(code, reason, nil, extra...)
+	// End the leg first: end stops retransmissions, and this answer must
+	// be retransmitted until the caller ACKs it (timer G).
 	c.a.end(causeOf(code), "sip:"+strconv.Itoa(code))
+	c.answerInvite(code, reason, nil, extra...)
 	c.cancelForks(nil)
 	c.endBridge()
 }
@@ -509,6 +530,10 @@ func msgOf(in inbound) sip.Message {
 // responseOn routes a response to the client transaction it answers.
 func (c *call) responseOn(l *leg, in inbound) {
 	r := in.resp
+	if r.CSeq().MethodName == sip.CANCEL {
+		l.cancelAnswered = true
+		return
+	}
 	tx, ok := l.ctx[topBranch(r)]
 	if !ok || tx.method != string(r.CSeq().MethodName) {
 		// A retransmitted 2xx to an INVITE we already ACKed: ACK again.
@@ -679,6 +704,8 @@ func causeOf(code int) string {
 		return "INCOMPATIBLE_DESTINATION"
 	case 403, 603:
 		return "CALL_REJECTED"
+	case 420:
+		return "BEARERCAPABILITY_NOTIMPL"
 	case 503:
 		return "NORMAL_TEMPORARY_FAILURE"
 	}

@@ -117,6 +117,9 @@ func (c *call) answerCaller() error {
 	if c.answered {
 		return nil
 	}
+	if c.portsA == nil || c.portsB == nil {
+		return errMediaGone
+	}
 	neg := *c.negA
 	neg.Codecs, neg.RecvCodecs = nil, nil
 	audio := false

@@ -8,7 +8,9 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/strowger/strowger/internal/bus"
 	"github.com/strowger/strowger/internal/callflow"
+	"github.com/strowger/strowger/internal/sipbus"
 )
 
 // finalPair reads the two answers a CANCEL produces (200 for the CANCEL,
@@ -329,4 +331,159 @@ func TestNoRoute404(t *testing.T) {
 	if a := en.cdrs(1)[d.callID]; a.HangupCause != "UNALLOCATED_NUMBER" {
 		t.Fatalf("caller CDR %+v", a)
 	}
+}
+
+func TestRequireUnsupported420(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
+	alice := en.phone("100")
+	alice.register()
+	// A caller without SDP gets 488 (no late offer through an anchored B2BUA).
+	d0 := alice.call("101", "")
+	alice.ackFailure(d0, alice.resp(488))
+	// An INVITE requiring 100rel.
+	d := alice.callWith("101", alice.sdpBody(1, "", 0), "Require: 100rel")
+	r := alice.resp(420)
+	if u := r.GetHeader("Unsupported"); u == nil || u.Value() != "100rel" {
+		t.Fatalf("420 without Unsupported: %s", r)
+	}
+	alice.ackFailure(d, r)
+	en.noLiveCalls()
+	if a := en.cdrs(2)[d.callID]; a.HangupCode != "sip:420" {
+		t.Fatalf("caller CDR %+v", a)
+	}
+}
+
+func TestRespondRejectsBadCodes(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	errs := make(chan error, 2)
+	en.setRouter(func(ctx context.Context, c callflow.Call) error {
+		errs <- c.Respond(ctx, 150, "")
+		errs <- c.Respond(ctx, 603, "Not Today")
+		return nil
+	})
+	alice := en.phone("100")
+	alice.register()
+	d := alice.call("101", alice.sdpBody(1, "", 0))
+	r := alice.resp(603)
+	if r.Reason != "Not Today" {
+		t.Fatalf("reason %q", r.Reason)
+	}
+	alice.ackFailure(d, r)
+	if err := <-errs; err == nil || !strings.Contains(err.Error(), "not a final failure status") {
+		t.Fatalf("Respond(150): %v", err)
+	}
+	if err := <-errs; err != nil {
+		t.Fatalf("Respond(603): %v", err)
+	}
+	en.noLiveCalls()
+	if a := en.cdrs(1)[d.callID]; a.HangupCause != "CALL_REJECTED" || a.HangupCode != "sip:603" {
+		t.Fatalf("caller CDR %+v", a)
+	}
+}
+
+func TestUnknownDialogAtNode481(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	p := en.phone("100")
+	edgeAddr := en.edge.Addr().String()
+	bye := "BYE sip:strowger@" + edgeAddr + " SIP/2.0\r\nVia: SIP/2.0/UDP " + edgeAddr + ";branch=z9hG4bK-se-x\r\n" +
+		"Via: SIP/2.0/UDP " + p.addr() + ";branch=z9hG4bK-p1\r\nFrom: <sip:100@b2b.test>;tag=a\r\n" +
+		"To: <sip:101@b2b.test>;tag=b\r\nCall-ID: gone@test\r\nCSeq: 5 BYE\r\nMax-Forwards: 69\r\nContent-Length: 0\r\n\r\n"
+	env := sipbus.Envelope{Kind: sipbus.KindRequest, Edge: "edge1", Node: "media1",
+		Flow: &sipbus.Flow{Transport: "udp", Remote: p.addr(), Local: edgeAddr}, CallID: "gone@test", Msg: []byte(bye)}
+	b, err := env.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := en.srv.Conn.Publish(bus.MediaNodeSIP("media1"), b); err != nil {
+		t.Fatal(err)
+	}
+	if r := p.resp(481); r.CallID().Value() != "gone@test" {
+		t.Fatalf("481 for another call: %s", r)
+	}
+	// Garbage on the node's subject is dropped without a reply.
+	_ = en.srv.Conn.Publish(bus.MediaNodeSIP("media1"), []byte("not an envelope"))
+	p.quiet()
+}
+
+func TestFailureRetransmittedUntilAckAndAbsorbedAfter(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
+	alice, bob := en.phone("100"), en.phone("101")
+	alice.register()
+	bob.register()
+	d := alice.call("101", alice.sdpBody(1, "", 0))
+	inv := bob.req(sip.INVITE)
+	bob.respond(inv, 486, "bt", "")
+	bob.req(sip.ACK)
+	r := alice.resp(486)
+	// Timer G: the 486 comes again until the ACK.
+	en.clk.Advance(500 * time.Millisecond)
+	alice.resp(486)
+	alice.ackFailure(d, r)
+	en.noLiveCalls()
+	en.clk.Advance(4 * time.Second)
+	alice.quiet()
+	// A late copy of the INVITE gets the same answer, not a new call.
+	alice.send(d.inviteMsg)
+	if again := alice.resp(486); tagOf(again.To().Params) != tagOf(r.To().Params) {
+		t.Fatal("late INVITE answered by a new transaction")
+	}
+	bob.quiet()
+	if n := en.b2b.LiveCalls(); n != 0 {
+		t.Fatalf("%d live calls after a late retransmission", n)
+	}
+	en.cdrs(2)
+}
+
+func TestLongRingAndCancelRetransmission(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	res := make(results, 2)
+	en.setRouter(func(ctx context.Context, c callflow.Call) error {
+		r, err := c.Bridge(ctx, callflow.BridgeRequest{Endpoints: []callflow.Endpoint{{DeviceID: en.devs["101"], Timeout: 45 * time.Second}}})
+		res <- r
+		return err
+	})
+	alice, bob := en.phone("100"), en.phone("101")
+	alice.register()
+	bob.register()
+	d := alice.call("101", alice.sdpBody(1, "", 0))
+	inv := bob.req(sip.INVITE)
+	bob.respond(inv, 180, "bt", "")
+	alice.resp(180)
+	// Past timer B (32 s): a ringing callee keeps ringing.
+	en.clk.Advance(40 * time.Second)
+	bob.quiet()
+	en.clk.Advance(5 * time.Second)
+	c := bob.req(sip.CANCEL)
+	// No answer to the CANCEL yet: it is retransmitted (timer E).
+	en.clk.Advance(500 * time.Millisecond)
+	if c2 := bob.req(sip.CANCEL); topBranch(c2) != topBranch(c) {
+		t.Fatal("CANCEL retransmission changed branch")
+	}
+	bob.respond(c, 200, "", "")
+	waitFor(t, "the CANCEL's answer to reach the call", func() bool {
+		done := false
+		en.inCall(d.callID, func(c *call) {
+			for _, l := range c.order {
+				done = l.cancelAnswered
+			}
+		})
+		return done
+	})
+	en.clk.Advance(4 * time.Second)
+	bob.quiet()
+	bob.respond(inv, 487, "bt", "")
+	bob.req(sip.ACK)
+	if r := res.next(t); r.Outcome != callflow.NoAnswer {
+		t.Fatalf("outcome %v", r.Outcome)
+	}
+	alice.ackFailure(d, alice.resp(480))
+	en.noLiveCalls()
+	en.cdrs(2)
 }

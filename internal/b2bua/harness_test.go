@@ -37,7 +37,7 @@ const realm = "b2b.test"
 // env is one in-process platform: embedded NATS, the store, a real edge on
 // loopback UDP and the B2BUA under test, all on one fake clock.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *bustest.Server
 	st     *store.Store
 	clk    *clock.Fake
@@ -61,7 +61,12 @@ func testLogger() *slog.Logger {
 // assigned range); the allocator skips ports other processes hold.
 var testPorts = media.PortRange{Low: 20000, High: 20999}
 
-func newEnv(t *testing.T, mod func(*Config)) *env {
+func newEnv(t testing.TB, mod func(*Config)) *env {
+	return newEnvWith(t, mod, nil)
+}
+
+// newEnvWith also tunes the edge's configuration.
+func newEnvWith(t testing.TB, mod func(*Config), edgeMod func(*edge.Config)) *env {
 	t.Helper()
 	srv := bustest.Start(t)
 	ctx := t.Context()
@@ -88,7 +93,11 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 			"sip": map[string]any{"username": p.ext, "password": "pw-" + p.ext, "method": "password"}})
 	}
 
-	e, err := edge.New(edge.Config{Listen: "127.0.0.1:0", NodeID: "edge1", NonceSecret: []byte("b2bua-test-secret-0123")},
+	ecfg := edge.Config{Listen: "127.0.0.1:0", NodeID: "edge1", NonceSecret: []byte("b2bua-test-secret-0123")}
+	if edgeMod != nil {
+		edgeMod(&ecfg)
+	}
+	e, err := edge.New(ecfg,
 		edge.Deps{Logger: log.With("role", "edge"), Clock: clk, Directory: st, Conn: srv.Conn, JS: srv.JS, Buckets: b})
 	if err != nil {
 		t.Fatal(err)
@@ -118,8 +127,16 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	if err := s.Start(sctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Start(sctx); err != nil {
-		t.Fatal(err)
+	// Port 0 picks a free UDP port; the edge then needs the same TCP
+	// port, which another process may hold: try again with a new one.
+	for attempt := 0; ; attempt++ {
+		err := e.Start(sctx)
+		if err == nil {
+			break
+		}
+		if attempt == 5 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
 	}
 	en.edge, en.b2b = e, s
 	t.Cleanup(func() {
@@ -161,7 +178,7 @@ func (en *env) endpoints(exts ...string) []callflow.Endpoint {
 }
 
 // waitFor polls cond on real time (for effects of real I/O), bounded.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
@@ -233,10 +250,11 @@ func (en *env) channels() []map[string]any {
 
 // phone is a Go SIP user agent on loopback UDP with its own RTP socket.
 type phone struct {
-	t    *testing.T
+	t    testing.TB
 	en   *env
 	ext  string
 	sip  *net.UDPConn
+	tcp  net.Conn
 	rtp  *net.UDPConn
 	edge netip.AddrPort
 	in   chan sip.Message
@@ -296,15 +314,67 @@ func (en *env) phone(ext string) *phone {
 	return p
 }
 
-func (p *phone) addr() string    { return p.sip.LocalAddr().String() }
-func (p *phone) rtpPort() int    { return p.rtp.LocalAddr().(*net.UDPAddr).Port }
-func (p *phone) contact() string { return "sip:" + p.ext + "@" + p.addr() }
+func (p *phone) addr() string {
+	if p.tcp != nil {
+		return p.tcp.LocalAddr().String()
+	}
+	return p.sip.LocalAddr().String()
+}
+func (p *phone) rtpPort() int { return p.rtp.LocalAddr().(*net.UDPAddr).Port }
+func (p *phone) contact() string {
+	if p.tcp != nil {
+		return "sip:" + p.ext + "@" + p.addr() + ";transport=tcp"
+	}
+	return "sip:" + p.ext + "@" + p.addr()
+}
 
 func (p *phone) send(msg string) {
 	p.t.Helper()
+	if p.tcp != nil {
+		// The builders write UDP Vias; a TCP phone says TCP in its own.
+		msg = strings.ReplaceAll(msg, "SIP/2.0/UDP "+p.addr(), "SIP/2.0/TCP "+p.addr())
+		if _, err := p.tcp.Write([]byte(msg)); err != nil {
+			p.t.Fatal(err)
+		}
+		return
+	}
 	if _, err := p.sip.WriteToUDPAddrPort([]byte(msg), p.edge); err != nil {
 		p.t.Fatal(err)
 	}
+}
+
+// tcpPhone is a phone whose SIP runs over one TCP connection to the edge.
+func (en *env) tcpPhone(ext string) *phone {
+	en.t.Helper()
+	c, err := net.Dial("tcp", en.edge.Addr().String())
+	if err != nil {
+		en.t.Fatal(err)
+	}
+	r, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		en.t.Fatal(err)
+	}
+	p := &phone{t: en.t, en: en, ext: ext, tcp: c, rtp: r, edge: en.edge.Addr(), in: make(chan sip.Message, 64), dlg: map[string]*pdialog{}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ps := sip.NewParser().NewSIPStream()
+		buf := make([]byte, 65535)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			_ = ps.ParseSIPStream(buf[:n], func(m sip.Message) {
+				select {
+				case p.in <- m:
+				default:
+				}
+			})
+		}
+	}()
+	en.t.Cleanup(func() { c.Close(); r.Close(); <-done })
+	return p
 }
 
 // next returns the next SIP message, failing after a real-time bound.
@@ -423,6 +493,12 @@ func (p *phone) sdpBody(version int, dir string, pts ...int) string {
 // authentication round, and returns the dialog (remote tag unset).
 func (p *phone) call(to, body string) *pdialog {
 	p.t.Helper()
+	return p.callWith(to, body)
+}
+
+// callWith is call with extra header lines.
+func (p *phone) callWith(to, body string, extra ...string) *pdialog {
+	p.t.Helper()
 	d := &pdialog{callID: fmt.Sprintf("call-%s-%d@test", p.ext, branchSeq.Add(1)), localTag: "t" + strconv.FormatInt(branchSeq.Add(1), 10),
 		local: fmt.Sprintf("\"%s\" <sip:%s@%s>", strings.ToUpper(p.ext), p.ext, realm), remote: fmt.Sprintf("<sip:%s@%s>", to, realm), cseq: 1}
 	build := func(br, auth string) string {
@@ -431,6 +507,12 @@ func (p *phone) call(to, body string) *pdialog {
 			to, realm, p.addr(), br, d.local, d.localTag, d.remote, d.callID, d.cseq, p.contact())
 		if auth != "" {
 			s += "Proxy-Authorization: " + auth + "\r\n"
+		}
+		for _, x := range extra {
+			s += x + "\r\n"
+		}
+		if body == "" {
+			return s + "Content-Length: 0\r\n\r\n"
 		}
 		return s + fmt.Sprintf("Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 	}
@@ -543,7 +625,7 @@ func (p *phone) incoming(inv *sip.Request, tag string) *pdialog {
 }
 
 // sdpPeer reads the RTP address of an SDP body.
-func sdpPeer(t *testing.T, body []byte) netip.AddrPort {
+func sdpPeer(t testing.TB, body []byte) netip.AddrPort {
 	t.Helper()
 	s := string(body)
 	var ip string
@@ -638,3 +720,5 @@ func (en *env) waitAcked(callID string) {
 		return acked
 	})
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

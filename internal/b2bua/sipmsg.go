@@ -46,6 +46,8 @@ func reasonPhrase(code int) string {
 		return "Request Timeout"
 	case 480:
 		return "Temporarily Unavailable"
+	case 420:
+		return "Bad Extension"
 	case 481:
 		return "Call/Transaction Does Not Exist"
 	case 486:

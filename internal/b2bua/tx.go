@@ -85,6 +85,10 @@ func (tx *clientTx) onResp(r *sip.Response) {
 	tx.gotResp = true
 	if r.StatusCode >= 200 {
 		tx.finish()
+	} else if tx.method == "INVITE" && tx.timeout != nil {
+		// Timer B guards only until the first response: a ringing callee
+		// is bounded by the ring timeout, not by 64·T1.
+		tx.timeout.Stop()
 	}
 	if tx.onResponse != nil {
 		tx.onResponse(r)

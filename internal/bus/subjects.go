@@ -45,12 +45,17 @@ func DocEvent(account, docType, id string) string {
 // DocEventsAll matches every document event of every account.
 const DocEventsAll = prefix + "docs.>"
 
+// DocEventsType matches the document events of one type in every account.
+func DocEventsType(docType string) string { return prefix + "docs.*." + docType + ".*" }
+
 // DocEventsAccount matches every document event of one account.
 func DocEventsAccount(account string) string { return prefix + "docs." + account + ".>" }
 
-// DocEventsType matches the document events of one type in every account
-// (the dialplan cache listens to callflow changes this way).
-func DocEventsType(docType string) string { return prefix + "docs.*." + docType + ".*" }
+// StoreSync is the request subject (queue group "sync") on which the node
+// that runs the embedded NATS server answers RequestSync: the reply, empty
+// on success or an error text, comes once every write acknowledged before
+// the request is on stable storage.
+const StoreSync = prefix + "store.sync"
 
 // CallEvent carries call events (create, answer, bridge, destroy):
 //

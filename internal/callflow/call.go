@@ -43,7 +43,7 @@ type Result struct {
 	// absent, before "_" (a 603 from a callee: Branch "sip:603", Fallbacks
 	// ["sip:486"]).
 	Fallbacks []string
-	// JumpID is the id of the callflow Jump came from, recorded in the
+	// JumpID is the id of the callflow Jump leads to, recorded in the
 	// position path so another node can resume the call.
 	JumpID string
 	// Bridge is the outcome of the module's bridge attempt, nil when it did

@@ -37,7 +37,8 @@ func NewWriter(js jetstream.JetStream, log *slog.Logger) *Writer {
 	return &Writer{js: js, log: log}
 }
 
-// Write stores r, retrying transient failures until ctx is done. The
+// Write stores r durably (on disk, not only acknowledged), retrying
+// transient failures until ctx is done. The
 // record id is the JetStream message id, so a write retried after a lost
 // acknowledgement (or by a node that took the call over) is stored once:
 // the stream drops duplicates within its duplicate window.
@@ -54,6 +55,11 @@ func (w *Writer) Write(ctx context.Context, r Record) error {
 	backoff := 50 * time.Millisecond
 	for {
 		_, err = w.js.Publish(ctx, subj, body, jetstream.WithMsgID(r.ID))
+		if err == nil {
+			// The stream acknowledges once the record reached the kernel;
+			// billing data must be on disk before we call it written.
+			err = bus.RequestSync(ctx, w.js.Conn())
+		}
 		if err == nil {
 			return nil
 		}

@@ -46,8 +46,11 @@ type Config struct {
 	// PprofAddr, when set, serves Go's runtime profiles (net/http/pprof)
 	// there: goroutines, heap, CPU. Keep it on loopback.
 	PprofAddr string
-	// FsyncInterval is 0 for fsync on every write ("--fsync always"), else
-	// the interval of "--fsync 100ms".
+	// Fsync is "always" (acknowledged writes are on disk: group commit),
+	// "per-write" (JetStream fsyncs each message) or "interval" (every
+	// FsyncInterval, as "--fsync 100ms" sets it).
+	Fsync string
+	// FsyncInterval is the period of Fsync "interval".
 	FsyncInterval time.Duration
 	// RTPIP is the media role's RTP address (SDP and sockets); RTPPortLow
 	// and RTPPortHigh its UDP range (--rtp-ports LOW-HIGH); RTPTimeout ends
@@ -82,7 +85,7 @@ func Parse(name string, args []string, env []string) (*Config, error) {
 	fs.StringVar(&sipAllow, "sip-allow", "", "comma-separated CIDRs the SIP edge never bans nor rate limits (carriers, monitors)")
 	fs.StringVar(&digest, "sip-digest", "MD5,SHA-256", "edge: digest algorithms offered in challenges, in order (MD5, SHA-256)")
 	fs.StringVar(&c.PprofAddr, "pprof", "", "address serving runtime profiles at /debug/pprof/ (off when empty; keep it on loopback)")
-	fs.StringVar(&fsync, "fsync", "always", "embedded JetStream disk sync: 'always' (every write) or an interval such as 100ms")
+	fs.StringVar(&fsync, "fsync", "always", "embedded JetStream disk sync: 'always' (acknowledged writes are on disk, flushed in groups), 'per-write' (one fsync per message) or an interval such as 100ms")
 	fs.StringVar(&rtpIP, "rtp-ip", "127.0.0.1", "media role: IP address for RTP, announced in SDP")
 	fs.StringVar(&rtpPorts, "rtp-ports", "16384-32767", "media role: UDP port range LOW-HIGH for RTP/RTCP")
 	fs.DurationVar(&c.RTPTimeout, "rtp-timeout", 60*time.Second, "media role: end a call whose RTP stopped this long")
@@ -100,12 +103,15 @@ func Parse(name string, args []string, env []string) (*Config, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if fsync != "always" {
+	switch fsync {
+	case "always", "per-write":
+		c.Fsync = fsync
+	default:
 		d, err := time.ParseDuration(fsync)
 		if err != nil || d <= 0 || d > time.Minute {
-			return nil, fmt.Errorf("--fsync %q: want 'always' or an interval up to 1m", fsync)
+			return nil, fmt.Errorf("--fsync %q: want 'always', 'per-write' or an interval up to 1m", fsync)
 		}
-		c.FsyncInterval = d
+		c.Fsync, c.FsyncInterval = "interval", d
 	}
 	if err := c.parseRTP(rtpIP, rtpPorts); err != nil {
 		return nil, err
@@ -175,6 +181,11 @@ func (c *Config) check() error {
 	if c.NodeName == "" {
 		host, _ := os.Hostname()
 		_, port, _ := net.SplitHostPort(c.HTTPAddr)
+		if !c.Has(RoleAPI) && c.Has(RoleMedia) {
+			// Media-only processes on one host differ by RTP range, not
+			// by an API port they do not open.
+			port = "rtp" + strconv.Itoa(c.RTPPortLow)
+		}
 		c.NodeName = sanitize(host + "-" + port)
 	}
 	return nil

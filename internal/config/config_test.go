@@ -50,6 +50,9 @@ func TestBadConfigs(t *testing.T) {
 		"rtp ports form":   {"--rtp-ports", "20000"},
 		"rtp timeout tiny": {"--rtp-timeout", "10ms"},
 		"bad sip-allow":    {"--sip-allow", "10.0.0.0/8,nonsense"},
+		"bad fsync":        {"--fsync", "sometimes"},
+		"fsync too slow":   {"--fsync", "2m"},
+		"fsync negative":   {"--fsync", "-1s"},
 	} {
 		if _, err := Parse("serve", args, nil); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -74,5 +77,38 @@ func TestRTPFlags(t *testing.T) {
 	}
 	if c.RTPIP.String() != "127.0.0.2" || c.RTPPortLow != 20000 || c.RTPPortHigh != 20999 {
 		t.Fatalf("rtp env/flags: %+v", c)
+	}
+}
+
+func TestMediaOnlyNodeNamesDiffer(t *testing.T) {
+	a, err := Parse("serve", []string{"--roles", "media", "--nats", "nats://127.0.0.1:4222", "--rtp-ports", "20000-20499"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Parse("serve", []string{"--roles", "media", "--nats", "nats://127.0.0.1:4222", "--rtp-ports", "20500-20999"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.NodeName == b.NodeName {
+		t.Fatalf("two media processes share the node name %q", a.NodeName)
+	}
+}
+
+func TestFsyncModes(t *testing.T) {
+	for arg, want := range map[string]string{"": "always", "always": "always", "per-write": "per-write", "100ms": "interval"} {
+		var args []string
+		if arg != "" {
+			args = []string{"--fsync", arg}
+		}
+		c, err := Parse("serve", args, nil)
+		if err != nil {
+			t.Fatalf("--fsync %q: %v", arg, err)
+		}
+		if c.Fsync != want {
+			t.Errorf("--fsync %q: mode %q, want %q", arg, c.Fsync, want)
+		}
+		if want == "interval" && c.FsyncInterval.Milliseconds() != 100 {
+			t.Errorf("--fsync %q: interval %v", arg, c.FsyncInterval)
+		}
 	}
 }

@@ -58,6 +58,17 @@ func New(cfg *config.Config, log *slog.Logger, out io.Writer) *Node {
 	return &Node{cfg: cfg, log: log, out: out, clock: clock.Real()}
 }
 
+// syncMode maps --fsync to the embedded server's mode.
+func syncMode(fsync string) bus.SyncMode {
+	switch fsync {
+	case "per-write":
+		return bus.SyncEveryWrite
+	case "interval":
+		return bus.SyncPeriodic
+	}
+	return bus.SyncGroup
+}
+
 // Start starts the enabled roles in order: NATS, storage, API, edge, media.
 // On error, whatever started is stopped again.
 func (n *Node) Start(ctx context.Context) (err error) {
@@ -75,6 +86,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			Listen:       n.cfg.NATSListen,
 			ServerName:   n.cfg.NodeName,
 			Logger:       n.log.With("role", "nats"),
+			Sync:         syncMode(n.cfg.Fsync),
 			SyncInterval: n.cfg.FsyncInterval,
 		})
 		if err != nil {
@@ -143,6 +155,7 @@ func (n *Node) startAPI(ctx context.Context, js jetstream.JetStream) error {
 		Channels:      b2bua.NewChannels(n.st.Buckets().Calls, n.clock),
 		CDRs:          cdr.NewReader(js, n.log.With("component", "cdr"), cdr.ReaderOptions{}),
 	})
+	n.stops = append(n.stops, func(context.Context) { srv.Close() })
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("api listen: %w", err)

@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -12,6 +15,38 @@ import (
 // Account reads an account document (stored under its own ID).
 func (s *Store) Account(ctx context.Context, id string) (*Doc, error) {
 	return s.Get(ctx, id, TypeAccount, id)
+}
+
+// DeletedAccountTree reports whether id names a deleted account and, if so,
+// the ancestors it had (root first).
+func (s *Store) DeletedAccountTree(ctx context.Context, id string) ([]string, bool, error) {
+	if !IsID(id) {
+		return nil, false, nil
+	}
+	e, err := s.b.Index.Get(ctx, IndexDeletedAccount(id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("reading account tombstone %s: %w", id, err)
+	}
+	var tree []string
+	if err := json.Unmarshal(e.Value(), &tree); err != nil {
+		return nil, false, fmt.Errorf("decoding account tombstone %s: %w", id, err)
+	}
+	return tree, true, nil
+}
+
+func (s *Store) writeTombstone(ctx context.Context, acct *Doc) error {
+	tree := Tree(acct.Body)
+	if tree == nil {
+		tree = []string{}
+	}
+	val, _ := json.Marshal(tree)
+	if _, err := s.b.Index.Put(ctx, IndexDeletedAccount(acct.ID), val); err != nil {
+		return fmt.Errorf("writing account tombstone %s: %w", acct.ID, err)
+	}
+	return nil
 }
 
 // Children lists the IDs of an account's direct children.
@@ -70,6 +105,29 @@ func (s *Store) AccountsByName(ctx context.Context, name string) ([]string, erro
 	for _, k := range keys {
 		out = append(out, k[strings.LastIndexByte(k, '.')+1:])
 	}
+	return out, nil
+}
+
+// AccountsByPhoneNumber lists the accounts that route a phone number in
+// one of their callflows (several accounts may, in theory, list the same
+// number; callers bound how many they try).
+func (s *Store) AccountsByPhoneNumber(ctx context.Context, number string) ([]string, error) {
+	digits, ok := PhoneDigits(number)
+	if !ok {
+		return nil, nil
+	}
+	keys, err := s.IndexKeys(ctx, IndexDIDFilter(digits))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, k := range keys {
+		parts := strings.Split(k, ".")
+		if len(parts) == 4 && !slices.Contains(out, parts[2]) {
+			out = append(out, parts[2])
+		}
+	}
+	sort.Strings(out)
 	return out, nil
 }
 
@@ -192,6 +250,9 @@ func (s *Store) SetMasterAccount(ctx context.Context, id string) (string, error)
 	if err != nil {
 		return "", fmt.Errorf("recording master account: %w", err)
 	}
+	if err := s.Sync(ctx); err != nil {
+		return "", fmt.Errorf("recording master account: %w", err)
+	}
 	return id, nil
 }
 
@@ -215,6 +276,9 @@ func (s *Store) CreateSystemValue(ctx context.Context, key string, val []byte) (
 		return s.SystemValue(ctx, key)
 	}
 	if err != nil {
+		return nil, fmt.Errorf("setting %s: %w", key, err)
+	}
+	if err := s.Sync(ctx); err != nil {
 		return nil, fmt.Errorf("setting %s: %w", key, err)
 	}
 	return val, nil

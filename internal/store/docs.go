@@ -9,6 +9,10 @@
 // detects that the named document no longer holds the value and takes the key
 // over with a compare-and-set, so crashes never block a value for good.
 //
+// Create, Update and Delete return only once the document and its index
+// claims are on stable storage (Sync: one group-commit flush shared by all
+// concurrent writers), and publish their document event after that.
+//
 // Any role may import store; it imports only bus, clock and validation.
 package store
 
@@ -188,8 +192,24 @@ func (s *Store) Create(ctx context.Context, d *Doc) (*Doc, error) {
 		return nil, fmt.Errorf("creating %s %s: %w", d.Type, d.ID, err)
 	}
 	d.Rev = rev
+	if err := s.Sync(ctx); err != nil {
+		return nil, fmt.Errorf("creating %s %s: %w", d.Type, d.ID, err)
+	}
 	s.publish("created", d)
 	return d, nil
+}
+
+// Sync returns once every write this store acknowledged before the call is
+// on stable storage (bus.RequestSync: one flush shared by all concurrent
+// writers). Create, Update and Delete call it before they return, so an
+// acknowledged document write and its index claims survive a crash of the
+// process or the machine; callers that write other state (media objects)
+// call it before they answer.
+func (s *Store) Sync(ctx context.Context) error {
+	if s.nc == nil {
+		return nil
+	}
+	return bus.RequestSync(ctx, s.nc)
 }
 
 // Mutator turns the current body into the new one. It may return validation
@@ -275,6 +295,9 @@ func (s *Store) update(ctx context.Context, account, typ, id string, expectRev u
 		}
 		d.Rev = rev
 		s.release(ctx, &Doc{Account: account, Type: typ, ID: id}, diffUniques(oldU, newU))
+		if err := s.Sync(ctx); err != nil {
+			return nil, fmt.Errorf("updating %s %s: %w", typ, id, err)
+		}
 		s.publish("updated", d)
 		return d, nil
 	}
@@ -292,6 +315,13 @@ func (s *Store) Delete(ctx context.Context, account, typ, id string, expectRev u
 		if expectRev != 0 && cur.Rev != expectRev {
 			return nil, ErrConflict
 		}
+		if typ == TypeAccount {
+			// Before the account goes, so that no reader ever finds
+			// neither the account nor its tombstone.
+			if err := s.writeTombstone(ctx, cur); err != nil {
+				return nil, err
+			}
+		}
 		err = s.b.Docs.Delete(ctx, DocKey(account, typ, id), jetstream.LastRevision(cur.Rev))
 		if err != nil {
 			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || isWrongSeq(err) {
@@ -303,6 +333,9 @@ func (s *Store) Delete(ctx context.Context, account, typ, id string, expectRev u
 			return nil, fmt.Errorf("deleting %s %s: %w", typ, id, err)
 		}
 		s.release(ctx, cur, s.uniques(account, typ, id, cur.Body))
+		if err := s.Sync(ctx); err != nil {
+			return nil, fmt.Errorf("deleting %s %s: %w", typ, id, err)
+		}
 		s.publish("deleted", cur)
 		return cur, nil
 	}
@@ -368,6 +401,30 @@ func (s *Store) publish(action string, d *Doc) {
 	if err := s.nc.Publish(bus.DocEvent(d.Account, d.Type, d.ID), ev); err != nil {
 		s.log.Warn("publishing document event", "err", err, "account_id", d.Account, "type", d.Type, "id", d.ID)
 	}
+}
+
+// WatchDocEvents calls fn, on the connection's delivery goroutine, for every
+// document event matching subject (a bus.DocEvents* filter) until stop.
+func (s *Store) WatchDocEvents(subject string, fn func(DocEvent)) (stop func(), err error) {
+	if s.nc == nil {
+		return func() {}, nil
+	}
+	sub, err := s.nc.Subscribe(subject, func(m *nats.Msg) {
+		var ev DocEvent
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			s.log.Warn("bad document event", "subject", m.Subject, "err", err)
+			return
+		}
+		fn(ev)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watching %s: %w", subject, err)
+	}
+	if err := s.nc.Flush(); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("watching %s: %w", subject, err)
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
 }
 
 func (s *Store) uniques(account, typ, id string, body map[string]any) []Unique {

@@ -87,6 +87,15 @@ func callflowIndexes(account, id string, body map[string]any) []Unique {
 			out = append(out, Unique{Key: k, Field: "numbers", Value: n})
 		}
 	}
+	for _, n := range strList(body["numbers"]) {
+		if d, ok := PhoneDigits(n); ok {
+			k := IndexDID(d, account, id)
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, Unique{Key: k})
+			}
+		}
+	}
 	for _, p := range strList(body["patterns"]) {
 		k := IndexPattern(account, p)
 		if !seen[k] {
@@ -95,6 +104,26 @@ func callflowIndexes(account, id string, body map[string]any) []Unique {
 		}
 	}
 	return out
+}
+
+// PhoneDigits reduces a phone number as people write it ("+1 (415)
+// 555-0100") to its digits, and reports whether it is long enough to be a
+// phone number rather than an extension: 7 to 15 digits (E.164's maximum).
+// Nothing but digits, spaces, dashes, dots, parentheses and one leading
+// '+' is accepted.
+func PhoneDigits(n string) (string, bool) {
+	var b strings.Builder
+	for i, c := range n {
+		switch {
+		case c >= '0' && c <= '9':
+			b.WriteRune(c)
+		case c == '+' && i == 0, c == ' ', c == '-', c == '.', c == '(', c == ')':
+		default:
+			return "", false
+		}
+	}
+	d := b.String()
+	return d, len(d) >= 7 && len(d) <= 15
 }
 
 // APIKeyDigest is the hex SHA-256 of an API key; only the digest is indexed.

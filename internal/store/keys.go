@@ -59,6 +59,8 @@ func AccountFilter(account string) string { return account + ".>" }
 //	apikey.<sha256-hex-of-key>              API key → account
 //	child.<parent>.<child>                  account tree edge (value: empty)
 //	acctname.<name-token>.<account>         account name (lowercased) → account, not unique
+//	did.<digits>.<account>.<callflow>       phone number (digits only) → account, not unique
+//	gone.<account>                          deleted account's tombstone (value: JSON pvt_tree)
 func IndexRealm(realm string) string { return "realm." + bus.Token(realm) }
 
 // IndexSIPUser is the key of a device's SIP username within an account.
@@ -108,6 +110,19 @@ func IndexAccountName(name, account string) string {
 
 // IndexAccountNameFilter matches every account with the given name.
 func IndexAccountNameFilter(name string) string { return "acctname." + bus.Token(name) + ".*" }
+
+// IndexDID is the key by which a phone number in a callflow finds its
+// account (user_auth with phone_number). digits is PhoneDigits' result.
+func IndexDID(digits, account, callflow string) string {
+	return "did." + digits + "." + account + "." + callflow
+}
+
+// IndexDIDFilter matches every account with a callflow for the number.
+func IndexDIDFilter(digits string) string { return "did." + digits + ".*.*" }
+
+// IndexDeletedAccount is the tombstone of a deleted account: its ancestors,
+// so its former parents can be told "gone" (404) rather than "forbidden".
+func IndexDeletedAccount(account string) string { return "gone." + account }
 
 // System keys (bucket BucketSystem).
 const (

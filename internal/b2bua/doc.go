@@ -1,0 +1,71 @@
+// Package b2bua is the media role's back-to-back user agent: it terminates
+// the caller's leg (an INVITE the edge authenticated and relayed over NATS),
+// runs the call's routing (the dialplan and callflow engine, through
+// Router), rings callees through the edge that holds their registration,
+// anchors the media on this node (media.Relay), checkpoints every call in
+// KV, publishes call events and writes one CDR per leg. Each call
+// implements callflow.Call, the only face modules see.
+//
+// # Imports
+//
+// bus, sipbus, store, location, cdr, media, sdp, callflow, dialplan, clock
+// and sipgo's sip package (parsing only). It never imports another role
+// (edge, api): it talks to edges only through sipbus envelopes. Node wires
+// it; the api role uses only Channels.
+//
+// # SIP over the bus
+//
+// Envelopes arrive on bus.MediaNodeSIP(node). Requests and responses for a
+// known Call-ID (a caller leg or any callee leg) go to that call; a new
+// INVITE makes a call; anything else is answered 481. The transaction
+// layer is the call's own (tx.go), on the injected clock: server
+// transactions answer a retransmitted request with the stored answer;
+// INVITE client transactions retransmit on UDP flows (timer A, doubling)
+// and give up after timer B; non-INVITE ones use E/F; final answers to an
+// INVITE are retransmitted until the ACK (timer G) and abandoned after
+// 64·T1 (timer H; a 2xx never ACKed ends the call, RFC 3261 §13.3.1.4).
+// The edge forwards every copy of a UDP request, so a finished call leaves
+// a tombstone for 64·T1: a late copy of its INVITE or BYE gets the same
+// answer again instead of starting a new call. A ringing callee is bounded
+// by its ring timeout (timer B stops at the first provisional).
+// CANCEL follows §9.1: sent only after a provisional, with the INVITE's
+// branch (the edge maps it to the same branch at the phone). Reliable
+// (TCP) flows are not retransmitted on.
+//
+// # Calls
+//
+// One caller dialog (our To tag is fixed for the call) and one dialog per
+// fork: every registered contact of every endpoint gets its own outbound
+// INVITE with its own Call-ID, sent through bus.EdgeNodeSIP(binding edge)
+// with the binding's flow. All forks are offered the same SDP (our leg-B
+// port pair and the codecs the caller accepted), so the relay need not know
+// which fork wins. The first 2xx wins; the others are CANCELled (LOSE_RACE
+// in their CDR); a 2xx that arrives after is ACKed and then BYEd.
+// Provisional answers are relayed as 180, or 183 with our SDP when the
+// callee sent early media. re-INVITEs from either side are carried to the
+// other with our address and version+1 (hold and resume), and the relay is
+// updated when the answer comes back. Codecs are never transcoded: PCMU,
+// PCMA and telephone-event only, 488 when the caller offers none of them.
+//
+// # State
+//
+// Every phone-facing leg has a key store.CallKey(call-id) in
+// store.BucketCalls (Record: owner_node, epoch 1, the leg as a channel, and
+// on the caller's key the whole Checkpoint: both dialogs, SDP origins,
+// media.State, callflow position). The caller's key is written before any
+// answer but 100 Trying, a callee's before its INVITE leaves; keys are
+// checkpointed on answer, bridge, re-INVITE and callflow position, and
+// removed when the call ends. Events CHANNEL_CREATE, CHANNEL_ANSWER,
+// CHANNEL_BRIDGE and CHANNEL_DESTROY go to bus.CallEvent.
+//
+// # Goroutines and locks
+//
+// Per call: one call goroutine (run) that owns all call state and runs
+// every SIP handler and timer callback (timers post closures into it),
+// one callflow goroutine (the Router) that reaches call state only through
+// post/do, and the relay's four socket readers (media package). Nothing
+// else. The subscription goroutine only parses and posts. There is no lock
+// on the call path: calls are found in a sync.Map, and a call's state has
+// one owner. Lock order is therefore trivial: the B2BUA holds no lock while
+// calling media.Relay (which has its own, see media).
+package b2bua
