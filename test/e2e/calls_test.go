@@ -164,6 +164,34 @@ func runSIPp(t *testing.T, dir string, limit time.Duration, args ...string) stri
 func sippCmd(dir string, limit time.Duration, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
+	return sippCtx(ctx, dir, args...)
+}
+
+// goSIPp starts sipp in the background for at most limit; wait returns
+// its output and error. The test's cleanup stops it if it still runs, so
+// a failing test leaves no SIPp behind.
+func goSIPp(t *testing.T, dir string, limit time.Duration, args ...string) (wait func() (string, error)) {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	type result struct {
+		out string
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		out, err := sippCtx(ctx, dir, args...)
+		ch <- result{out, err}
+	}()
+	var once sync.Once
+	var r result
+	wait = func() (string, error) {
+		once.Do(func() { r = <-ch; cancel() })
+		return r.out, r.err
+	}
+	t.Cleanup(func() { cancel(); _, _ = wait() })
+	return wait
+}
+
+func sippCtx(ctx context.Context, dir string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "sipp", append(args, "-nostdin", "-trace_err")...)
 	cmd.Dir = dir
 	cmd.WaitDelay = 5 * time.Second

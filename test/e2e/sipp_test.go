@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 )
@@ -31,16 +30,9 @@ func TestSIPpCallWithPcapAudio(t *testing.T) {
 	registerCallee(t, tn, edge, uasPort, dir)
 	peer := newRTPPeer(t)
 
-	var wg sync.WaitGroup
-	var uasOut string
-	var uasErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		uasOut, uasErr = sippCmd(dir, 60*time.Second, "-sf", filepath.Join(sippDir, "uas-answer.xml"),
-			"-i", "127.0.0.1", "-p", fmt.Sprint(uasPort), "-set", "rtp_ip", "127.0.0.1",
-			"-set", "rtp_port", fmt.Sprint(peer.port()), "-m", "1", "-recv_timeout", "30000")
-	}()
+	uas := goSIPp(t, dir, 60*time.Second, "-sf", filepath.Join(sippDir, "uas-answer.xml"),
+		"-i", "127.0.0.1", "-p", fmt.Sprint(uasPort), "-set", "rtp_ip", "127.0.0.1",
+		"-set", "rtp_port", fmt.Sprint(peer.port()), "-m", "1", "-recv_timeout", "30000")
 	// The call lasts 4 s from ACK to BYE: channels list it meanwhile.
 	sawChannel := make(chan bool, 1)
 	go func() {
@@ -51,8 +43,7 @@ func TestSIPpCallWithPcapAudio(t *testing.T) {
 		"-inf", tn.callerCSV, "-auth_uri", tn.realm, "-i", "127.0.0.1", "-p", fmt.Sprint(uacPort),
 		"-mi", "127.0.0.1", "-mp", fmt.Sprint(uacMedia), "-rtp_echo", "-d", "4000", "-m", "1",
 		"-recv_timeout", "30000")
-	wg.Wait()
-	if uasErr != nil {
+	if uasOut, uasErr := uas(); uasErr != nil {
 		t.Fatalf("UAS: %v\n%s\n%s\nstrowger:\n%s", uasErr, uasOut, sippErrors(dir), p.out.String())
 	}
 	peer.check(t, 2, rtpLow, rtpHigh)

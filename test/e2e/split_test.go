@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -15,27 +14,19 @@ import (
 func placeCalls(t *testing.T, tn *tenant, edge, dir string, n, rate, holdMs, uasPort, peerPort int) error {
 	t.Helper()
 	limit := time.Duration(n/rate+holdMs/1000+30) * time.Second
-	var wg sync.WaitGroup
-	var uasOut string
-	var uasErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		uasOut, uasErr = sippCmd(dir, limit+10*time.Second, "-sf", filepath.Join(sippDir, "uas-answer.xml"),
-			"-i", "127.0.0.1", "-p", fmt.Sprint(uasPort), "-set", "rtp_ip", "127.0.0.1",
-			"-set", "rtp_port", fmt.Sprint(peerPort), "-m", fmt.Sprint(n), "-recv_timeout", "15000")
-	}()
+	uas := goSIPp(t, dir, limit+10*time.Second, "-sf", filepath.Join(sippDir, "uas-answer.xml"),
+		"-i", "127.0.0.1", "-p", fmt.Sprint(uasPort), "-set", "rtp_ip", "127.0.0.1",
+		"-set", "rtp_port", fmt.Sprint(peerPort), "-m", fmt.Sprint(n), "-recv_timeout", "15000")
 	uacOut, uacErr := sippCmd(dir, limit, edge, "-sf", filepath.Join(sippDir, "uac-pcap.xml"),
 		"-inf", tn.callerCSV, "-auth_uri", tn.realm, "-i", "127.0.0.1", "-p", fmt.Sprint(freeUDPPort(t)),
 		"-mi", "127.0.0.1", "-mp", fmt.Sprint(freeUDPPort(t)), "-d", fmt.Sprint(holdMs),
 		"-m", fmt.Sprint(n), "-r", fmt.Sprint(rate), "-l", fmt.Sprint(n), "-recv_timeout", "15000")
 	if uacErr != nil {
-		// The UAS waits for calls that never came: stop it by its own limit.
-		wg.Wait()
+		// The UAS still waits for calls that never came: the test's
+		// cleanup stops it.
 		return fmt.Errorf("UAC: %w\n%s\n%s", uacErr, uacOut, sippErrors(dir))
 	}
-	wg.Wait()
-	if uasErr != nil {
+	if uasOut, uasErr := uas(); uasErr != nil {
 		return fmt.Errorf("UAS: %w\n%s\n%s", uasErr, uasOut, sippErrors(dir))
 	}
 	return nil
