@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,7 +34,9 @@ type ChannelSource interface {
 
 // CDRSource reads an account's call detail records.
 type CDRSource interface {
-	// List returns the CDRs created in [from, to], oldest first.
+	// List returns the CDRs created in [from, to], oldest first. An error
+	// with a TooLarge() bool method reporting true means the range holds
+	// more records than the source serves at once (answered 416).
 	List(ctx context.Context, account string, from, to time.Time) ([]map[string]any, error)
 	// Get returns one CDR, store.ErrNotFound when absent.
 	Get(ctx context.Context, account, id string) (map[string]any, error)
@@ -52,6 +56,9 @@ func (s *Server) liveRoutes() {
 	s.handle("/v2/accounts/{account}/channels", map[string]handlerFunc{http.MethodGet: s.listChannels}, false)
 	s.handle("/v2/accounts/{account}/cdrs", map[string]handlerFunc{http.MethodGet: s.listCDRs}, false)
 	s.handle("/v2/accounts/{account}/cdrs/{id}", map[string]handlerFunc{http.MethodGet: s.getCDR}, false)
+	s.handle("/v2/accounts/{account}/cdrs/interaction", map[string]handlerFunc{http.MethodGet: s.listInteractions}, false)
+	s.handle("/v2/accounts/{account}/cdrs/legs/{interaction}", map[string]handlerFunc{http.MethodGet: s.listInteractionLegs}, false)
+	s.handle("/v2/accounts/{account}/users/{user}/cdrs", map[string]handlerFunc{http.MethodGet: s.listUserCDRs}, false)
 }
 
 // adminReach is reach plus admin rights: live state is an administrator's view.
@@ -174,19 +181,23 @@ func (s *Server) listChannels(rq *request) error {
 	return nil
 }
 
-// listCDRs serves the account's CDRs in a Gregorian-seconds range (default:
-// the last day), paginated, as JSON or CSV.
-func (s *Server) listCDRs(rq *request) error {
-	if err := s.adminReach(rq); err != nil {
-		return err
-	}
+// cdrQuery is a CDR listing request: the created range and Kazoo's
+// listing parameters.
+type cdrQuery struct {
+	from, to time.Time
+	lq       *listQuery
+}
+
+// parseCDRQuery reads created_from/created_to (Gregorian seconds; default
+// the last day) and the listing parameters.
+func (s *Server) parseCDRQuery(rq *request) (*cdrQuery, error) {
 	q := rq.r.URL.Query()
 	now := s.clock.Now()
 	to, from := now, now.Add(-24*time.Hour)
 	var err error
 	if v := q.Get("created_to"); v != "" {
 		if to, err = parseGregorian("created_to", v); err != nil {
-			return err
+			return nil, err
 		}
 		if q.Get("created_from") == "" {
 			from = to.Add(-24 * time.Hour)
@@ -194,35 +205,56 @@ func (s *Server) listCDRs(rq *request) error {
 	}
 	if v := q.Get("created_from"); v != "" {
 		if from, err = parseGregorian("created_from", v); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if to.Before(from) {
-		return fieldError("created_to", "date_range", "created_to is before created_from")
+		return nil, fieldError("created_to", "date_range", "created_to is before created_from")
 	}
 	if to.Sub(from) > maxCDRRange {
-		return fieldError("created_from", "date_range", fmt.Sprintf("the range may span at most %s", maxCDRRange))
+		return nil, fieldError("created_from", "date_range", fmt.Sprintf("the range may span at most %s", maxCDRRange))
 	}
 	lq, err := parseListQuery(q, s.cfg.PageSize, s.cfg.MaxPageSize)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var cdrs []map[string]any
-	if s.CDRs != nil {
-		if cdrs, err = s.CDRs.List(rq.r.Context(), rq.account, from, to); err != nil {
-			return err
-		}
-	}
-	docs := make([]*store.Doc, 0, len(cdrs))
-	for _, c := range cdrs {
-		id, _ := c["id"].(string)
-		docs = append(docs, &store.Doc{ID: id, Body: c})
-	}
+	// The source applies the created range; CDRs have no pvt_created for
+	// the generic filter to test.
+	lq.filters = slices.DeleteFunc(lq.filters, func(f filter) bool { return strings.HasPrefix(f.kind, "created_") })
 	// CDRs list newest first unless asked otherwise, as Kazoo does.
 	if q.Get("ascending") == "" && q.Get("descending") == "" {
 		lq.ascending = false
 	}
-	page, next, err := lq.page(docs, s.cfg.MaxUnpaginated)
+	return &cdrQuery{from: from, to: to, lq: lq}, nil
+}
+
+// cdrs reads the account's CDRs in the query's range, oldest first.
+func (s *Server) cdrs(rq *request, cq *cdrQuery) ([]map[string]any, error) {
+	if s.CDRs == nil {
+		return nil, nil
+	}
+	cdrs, err := s.CDRs.List(rq.r.Context(), rq.account, cq.from, cq.to)
+	if err != nil {
+		var big interface{ TooLarge() bool }
+		if errors.As(err, &big) && big.TooLarge() {
+			return nil, &apiError{code: http.StatusRequestedRangeNotSatisfiable, message: "range not satisfiable",
+				data: map[string]any{"message": err.Error()}}
+		}
+		return nil, err
+	}
+	return cdrs, nil
+}
+
+// replyCDRs filters, orders and pages rows (CDR bodies) and answers them
+// as JSON or CSV. Pages run in time order: the key is the creation time,
+// then the id.
+func (s *Server) replyCDRs(rq *request, cq *cdrQuery, rows []map[string]any) error {
+	docs := make([]*store.Doc, 0, len(rows))
+	for _, c := range rows {
+		id, _ := c["id"].(string)
+		docs = append(docs, &store.Doc{ID: fmt.Sprintf("%012d.%s", toInt(c["timestamp"]), id), Body: c})
+	}
+	page, next, err := cq.lq.page(docs, s.cfg.MaxUnpaginated)
 	if err != nil {
 		return err
 	}
@@ -239,6 +271,123 @@ func (s *Server) listCDRs(rq *request) error {
 	}
 	rq.replyPage(out, len(out), start, next)
 	return nil
+}
+
+// listCDRs serves the account's CDRs in a Gregorian-seconds range (default:
+// the last day), paginated, as JSON or CSV.
+func (s *Server) listCDRs(rq *request) error {
+	if err := s.adminReach(rq); err != nil {
+		return err
+	}
+	cq, err := s.parseCDRQuery(rq)
+	if err != nil {
+		return err
+	}
+	rows, err := s.cdrs(rq, cq)
+	if err != nil {
+		return err
+	}
+	return s.replyCDRs(rq, cq, rows)
+}
+
+// interactionOf is the interaction a CDR belongs to: its interaction_id,
+// or for a record without one its own call.
+func interactionOf(c map[string]any) string {
+	if id, _ := c["interaction_id"].(string); id != "" {
+		return id
+	}
+	id, _ := c["call_id"].(string)
+	return id
+}
+
+// listInteractions serves one CDR per interaction (a call with all its
+// legs): the leg that came into the platform, else the earliest.
+func (s *Server) listInteractions(rq *request) error {
+	if err := s.adminReach(rq); err != nil {
+		return err
+	}
+	cq, err := s.parseCDRQuery(rq)
+	if err != nil {
+		return err
+	}
+	rows, err := s.cdrs(rq, cq)
+	if err != nil {
+		return err
+	}
+	first := map[string]map[string]any{}
+	var order []string
+	for _, c := range rows { // oldest first
+		key := interactionOf(c)
+		cur, seen := first[key]
+		switch {
+		case !seen:
+			first[key] = c
+			order = append(order, key)
+		case cur["call_direction"] != "inbound" && c["call_direction"] == "inbound":
+			first[key] = c
+		}
+	}
+	out := make([]map[string]any, 0, len(order))
+	for _, k := range order {
+		out = append(out, first[k])
+	}
+	return s.replyCDRs(rq, cq, out)
+}
+
+// listInteractionLegs serves every CDR of one interaction in the range.
+func (s *Server) listInteractionLegs(rq *request) error {
+	if err := s.adminReach(rq); err != nil {
+		return err
+	}
+	cq, err := s.parseCDRQuery(rq)
+	if err != nil {
+		return err
+	}
+	rows, err := s.cdrs(rq, cq)
+	if err != nil {
+		return err
+	}
+	want := rq.r.PathValue("interaction")
+	out := []map[string]any{}
+	for _, c := range rows {
+		if interactionOf(c) == want {
+			out = append(out, c)
+		}
+	}
+	return s.replyCDRs(rq, cq, out)
+}
+
+// listUserCDRs serves the CDRs of the legs a user owned. A user may read
+// their own; administrators any user's of the accounts they reach.
+func (s *Server) listUserCDRs(rq *request) error {
+	if _, err := s.reach(rq); err != nil {
+		return err
+	}
+	user := rq.r.PathValue("user")
+	if !rq.p.admin() && rq.p.Owner != user {
+		return errForbidden()
+	}
+	if _, err := s.st.Get(rq.r.Context(), rq.account, store.TypeUser, user); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return errBadIdentifier(user)
+		}
+		return err
+	}
+	cq, err := s.parseCDRQuery(rq)
+	if err != nil {
+		return err
+	}
+	rows, err := s.cdrs(rq, cq)
+	if err != nil {
+		return err
+	}
+	out := []map[string]any{}
+	for _, c := range rows {
+		if ccv, _ := c["custom_channel_vars"].(map[string]any); ccv["owner_id"] == user {
+			out = append(out, c)
+		}
+	}
+	return s.replyCDRs(rq, cq, out)
 }
 
 func (s *Server) getCDR(rq *request) error {

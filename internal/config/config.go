@@ -39,6 +39,9 @@ type Config struct {
 	Demo         bool
 	LogLevel     string
 	NodeName     string
+	// PprofAddr, when set, serves Go's runtime profiles (net/http/pprof)
+	// there: goroutines, heap, CPU. Keep it on loopback.
+	PprofAddr string
 	// Fsync is "always" (acknowledged writes are on disk: group commit),
 	// "per-write" (JetStream fsyncs each message) or "interval" (every
 	// FsyncInterval, as "--fsync 100ms" sets it).
@@ -81,6 +84,7 @@ func Parse(name string, args []string, env []string) (*Config, error) {
 	fs.BoolVar(&c.Demo, "demo", false, "create a demo account with users, phones, extensions and a voicemail box")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.NodeName, "node-name", "", "this node's name (default: host name and API port)")
+	fs.StringVar(&c.PprofAddr, "pprof", "", "address serving runtime profiles at /debug/pprof/ (off when empty; keep it on loopback)")
 	fs.StringVar(&fsync, "fsync", "always", "embedded JetStream disk sync: 'always' (acknowledged writes are on disk, flushed in groups), 'per-write' (one fsync per message) or an interval such as 100ms")
 	fs.StringVar(&rtpIP, "rtp-ip", "127.0.0.1", "media role: IP address for RTP, announced in SDP")
 	fs.StringVar(&rtpPorts, "rtp-ports", "16384-32767", "media role: UDP port range LOW-HIGH for RTP/RTCP")
@@ -159,6 +163,11 @@ func (c *Config) check() error {
 	}
 	if c.Has(RoleNATS) && c.NATSURL != "" {
 		return errors.New("--nats names an external server: drop the nats role from --roles")
+	}
+	if c.PprofAddr != "" {
+		if _, _, err := net.SplitHostPort(c.PprofAddr); err != nil {
+			return fmt.Errorf("--pprof %q: %w", c.PprofAddr, err)
+		}
 	}
 	for name, addr := range map[string]string{"--http": c.HTTPAddr, "--sip": c.SIPAddr} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {

@@ -10,6 +10,13 @@ func TestDefaultsEnvAndFlags(t *testing.T) {
 	if c.DataDir != "./data" || c.HTTPAddr != "127.0.0.1:8000" || c.SIPAddr != "127.0.0.1:5060" || len(c.Roles) != 4 {
 		t.Fatalf("defaults: %+v", c)
 	}
+	// MD5 alone by default: libre-based phones fail on a SHA-256 challenge.
+	if len(c.SIPDigest) != 1 || c.SIPDigest[0] != "MD5" {
+		t.Fatalf("default --sip-digest: %v", c.SIPDigest)
+	}
+	if c, err := Parse("serve", []string{"--sip-digest", "sha-256,MD5"}, nil); err != nil || len(c.SIPDigest) != 2 || c.SIPDigest[0] != "SHA-256" {
+		t.Fatalf("--sip-digest sha-256,MD5: %v %v", err, c)
+	}
 	c, err = Parse("serve", []string{"--http", "127.0.0.1:9001"},
 		[]string{"STROWGER_HTTP=127.0.0.1:9000", "STROWGER_DATA=/tmp/x", "STROWGER_DEMO=true", "OTHER=1"})
 	if err != nil {
@@ -37,6 +44,9 @@ func TestBadConfigs(t *testing.T) {
 		"no nats":          {"--roles", "api"},
 		"nats both":        {"--nats", "nats://127.0.0.1:4222"},
 		"bad http":         {"--http", "nowhere"},
+		"bad pprof":        {"--pprof", "nowhere"},
+		"bad digest":       {"--sip-digest", "MD5,SHA-1"},
+		"empty digest":     {"--sip-digest", ""},
 		"short master key": {"--master-api-key", "short"},
 		"bad log level":    {"--log-level", "loud"},
 		"stray argument":   {"extra"},
@@ -47,12 +57,11 @@ func TestBadConfigs(t *testing.T) {
 		"rtp ports low":    {"--rtp-ports", "80-2000"},
 		"rtp ports form":   {"--rtp-ports", "20000"},
 		"rtp timeout tiny": {"--rtp-timeout", "10ms"},
+		"bad sip-allow":    {"--sip-allow", "10.0.0.0/8,nonsense"},
 		"bad fsync":        {"--fsync", "sometimes"},
 		"fsync too slow":   {"--fsync", "2m"},
 		"fsync negative":   {"--fsync", "-1s"},
-		"bad sip-allow":    {"--sip-allow", "10.0.0.0/8,nonsense"},
 		"zero min expires": {"--sip-min-expires", "0"},
-		"bad digest":       {"--sip-digest", "MD5,SHA-1"},
 	} {
 		if _, err := Parse("serve", args, nil); err == nil {
 			t.Errorf("%s: accepted", name)

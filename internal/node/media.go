@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,24 +30,64 @@ func (n *Node) startMedia(ctx context.Context, js jetstream.JetStream) error {
 	if err != nil {
 		return fmt.Errorf("media: dialplan: %w", err)
 	}
+	// The B2BUA looks up the callee's bindings on every call: from an
+	// in-memory mirror of the bucket, as the edge does, not a scan of the
+	// whole bucket per call (the largest cost per call in bench/calls.sh).
+	loc := location.New(js, n.st.Buckets().Registrations, n.clock)
+	if err := loc.StartMirror(ctx); err != nil {
+		_ = plans.Close()
+		return fmt.Errorf("media: %w", err)
+	}
+	stopSweep := n.sweepLocation(loc)
 	s, err := b2bua.New(b2bua.Config{NodeID: n.cfg.NodeName + "-media", RTPIP: n.cfg.RTPIP, RTPTimeout: n.rtpTimeout()},
 		b2bua.Deps{Conn: n.nc, Buckets: n.st.Buckets(), Docs: n.st,
-			Location: location.New(js, n.st.Buckets().Registrations, n.clock),
+			Location: loc,
 			CDRs:     cdr.NewWriter(js, log.With("component", "cdr")), Ports: ports,
 			Router: b2bua.FlowRouter{Plans: plans}, Clock: n.clock, Logger: log})
 	if err != nil {
+		stopSweep()
 		_ = plans.Close()
 		return err
 	}
 	if err := s.Start(ctx); err != nil {
+		stopSweep()
 		_ = plans.Close()
 		return fmt.Errorf("starting media: %w", err)
 	}
 	n.stops = append(n.stops, func(ctx context.Context) {
 		s.Stop(ctx)
+		stopSweep()
 		_ = plans.Close()
 	})
 	return nil
+}
+
+// sweepLocation frees expired bindings from loc's mirror every minute on
+// the node's clock; the returned func stops the sweeper and the mirror.
+func (n *Node) sweepLocation(loc *location.Store) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := n.clock.NewTimer(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C():
+				loc.Sweep()
+				t.Reset(time.Minute)
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(quit)
+			<-done
+			loc.StopMirror()
+		})
+	}
 }
 
 // rtpTimeout maps --rtp-timeout 0 (off) to the B2BUA's "disabled".

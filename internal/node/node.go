@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/strowger/strowger/internal/auth"
 	"github.com/strowger/strowger/internal/b2bua"
 	"github.com/strowger/strowger/internal/bus"
+	"github.com/strowger/strowger/internal/cdr"
 	"github.com/strowger/strowger/internal/clock"
 	"github.com/strowger/strowger/internal/config"
 	"github.com/strowger/strowger/internal/location"
@@ -123,6 +125,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	if n.cfg.PprofAddr != "" {
+		if err := n.startPprof(); err != nil {
+			return err
+		}
+	}
 	n.log.Info("strowger started", "version", Version, "node", n.cfg.NodeName, "roles", n.cfg.Roles,
 		"http", n.HTTPAddr(), "data", n.cfg.DataDir)
 	return nil
@@ -146,6 +153,7 @@ func (n *Node) startAPI(ctx context.Context, js jetstream.JetStream) error {
 		Store: n.st, Signer: signer, Log: n.log.With("role", "api"), Clock: n.clock, Master: master,
 		Registrations: registrations{loc: location.New(js, n.st.Buckets().Registrations, n.clock)},
 		Channels:      b2bua.NewChannels(n.st.Buckets().Calls, n.clock),
+		CDRs:          cdr.NewReader(js, n.log.With("component", "cdr"), cdr.ReaderOptions{}),
 	})
 	n.stops = append(n.stops, func(context.Context) { srv.Close() })
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
@@ -166,6 +174,29 @@ func (n *Node) startAPI(ctx context.Context, js jetstream.JetStream) error {
 		}
 	}()
 	n.stops = append(n.stops, func(ctx context.Context) { _ = n.httpSrv.Shutdown(ctx) })
+	return nil
+}
+
+// startPprof serves Go's runtime profiles on their own listener, never on
+// the API's: operators reach them on loopback to see goroutines and heap.
+func (n *Node) startPprof() error {
+	ln, err := net.Listen("tcp", n.cfg.PprofAddr)
+	if err != nil {
+		return fmt.Errorf("pprof listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("pprof server stopped", "err", err)
+		}
+	}()
+	n.stops = append(n.stops, func(ctx context.Context) { _ = srv.Shutdown(ctx) })
 	return nil
 }
 

@@ -19,7 +19,7 @@ import (
 	"github.com/strowger/strowger/test/server"
 )
 
-var binary string
+var strowgerBin string
 
 func TestMain(m *testing.M) {
 	if _, err := exec.LookPath("sipp"); err != nil {
@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary, err = server.Build(dir)
+	strowgerBin, err = server.Build(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -83,7 +83,7 @@ func TestSIPpDigestRegistration(t *testing.T) {
 	const n, domain = 500, "sipp.test"
 	// The load generator is allow-listed like a monitoring host: 400
 	// messages/s from one source is past the default per-source limit.
-	s := server.Start(t, binary, "--sip-allow", "127.0.0.1/32")
+	s := server.Start(t, strowgerBin, "--sip-allow", "127.0.0.1/32")
 	c := s.Login(t)
 	acct := c.CreateAccount(t, "sipp", domain)
 	csv := filepath.Join(t.TempDir(), "users.csv")
