@@ -18,9 +18,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
-	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/strowger/strowger/internal/bus"
 	"github.com/strowger/strowger/internal/bus/bustest"
 	"github.com/strowger/strowger/internal/callflow"
 	"github.com/strowger/strowger/internal/cdr"
@@ -74,7 +72,9 @@ func newEnvWith(t testing.TB, mod func(*Config), edgeMod func(*edge.Config)) *en
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := clock.NewFake(time.Unix(1_800_000_000, 0))
+	// The fake clock starts at the real time (whole seconds) because the CDR
+	// reader finds records by the stream's own timestamps.
+	clk := clock.NewFake(time.Now().Truncate(time.Second))
 	log := testLogger()
 	st := store.New(b, srv.Conn, log, clk)
 	en := &env{t: t, srv: srv, st: st, clk: clk, users: map[string]string{}, devs: map[string]string{}, pass: map[string]string{}}
@@ -189,26 +189,17 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// cdrs reads the account's CDRs from the stream, waiting for want of them.
+// cdrs reads the account's CDRs through the REST API (GET /cdrs, as a
+// Kazoo client would), waiting for want of them, keyed by Call-ID.
 func (en *env) cdrs(want int) map[string]cdr.Record {
 	en.t.Helper()
 	out := map[string]cdr.Record{}
 	waitFor(en.t, fmt.Sprintf("%d CDRs", want), func() bool {
 		out = map[string]cdr.Record{}
-		ctx, cancel := context.WithTimeout(en.t.Context(), 2*time.Second)
-		defer cancel()
-		cons, err := en.srv.JS.OrderedConsumer(ctx, store.StreamCDR, jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{bus.CDRAccount(en.acct)}})
-		if err != nil {
-			en.t.Fatal(err)
-		}
-		batch, err := cons.FetchNoWait(100)
-		if err != nil {
-			return false
-		}
-		for m := range batch.Messages() {
+		for _, m := range en.apiList("/cdrs?page_size=100") {
+			b, _ := json.Marshal(m)
 			var r cdr.Record
-			if err := json.Unmarshal(m.Data(), &r); err != nil {
+			if err := json.Unmarshal(b, &r); err != nil {
 				en.t.Fatal(err)
 			}
 			out[r.CallID] = r
@@ -241,11 +232,7 @@ func (en *env) noLiveCalls() {
 
 func (en *env) channels() []map[string]any {
 	en.t.Helper()
-	chans, err := NewChannels(en.st.Buckets().Calls, en.clk).List(en.t.Context(), en.acct)
-	if err != nil {
-		en.t.Fatal(err)
-	}
-	return chans
+	return en.apiList("/channels")
 }
 
 // phone is a Go SIP user agent on loopback UDP with its own RTP socket.
