@@ -522,9 +522,9 @@ func (c *call) forkAnswered(b *bridge, l *leg, r *sip.Response) {
 	if l.target == "" {
 		l.target = l.invite.ruri
 	}
-	c.ack2xx(l, r)
 	if c.br != b || b.answered || l.ended || c.a.ended || c.callerGone {
 		// Late 2xx (another fork won, or the caller left): end it.
+		c.ack2xx(l, r)
 		l.lost = true
 		l.answered = true
 		l.answeredAt = c.s.clk.Now()
@@ -532,7 +532,11 @@ func (c *call) forkAnswered(b *bridge, l *leg, r *sip.Response) {
 		c.forkDone(b, l)
 		return
 	}
-	if err := c.applyCalleeAnswer(l, r.Body()); err != nil {
+	// Media first, then the ACK: once the callee has its ACK it may talk,
+	// and the relay must already point at it.
+	err := c.applyCalleeAnswer(l, r.Body())
+	c.ack2xx(l, r)
+	if err != nil {
 		c.log.Info("callee answer not usable", "err", err)
 		l.answered = true
 		l.answeredAt = c.s.clk.Now()
