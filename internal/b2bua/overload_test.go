@@ -69,6 +69,16 @@ func TestOverloadRefusesNewCallsWhileSetupFull(t *testing.T) {
 	carol.respond(carolInv, 180, "ct", "")
 	bob.resp(180)
 	waitFor(t, "setup count to drop", func() bool { return en.b2b.SetupCalls() == 0 })
+	// A late copy of the refused INVITE gets the same 503, it does not
+	// become a call now that there is room.
+	waitFor(t, "the refused call's tombstone", func() bool { _, ok := en.b2b.gone.Load(refused.callID); return ok })
+	alice.send(refused.inviteMsg)
+	if r := alice.resp(503); r.CallID().Value() != refused.callID {
+		t.Fatalf("503 for %s, want the refused call", r.CallID().Value())
+	}
+	if n := en.b2b.RefusedCalls(); n != 1 {
+		t.Fatalf("%d refused calls after the retransmission, want 1", n)
+	}
 	again := alice.call("101", alice.sdpBody(1, "", 0))
 	alice.resp(100)
 	inv := bob.req(sip.INVITE)
@@ -136,5 +146,27 @@ func TestRetryAfterSeconds(t *testing.T) {
 		if got := retryAfterSeconds(d); got != want {
 			t.Errorf("retryAfterSeconds(%v) = %d, want %d", d, got, want)
 		}
+	}
+}
+
+// TestOverloadDefaultsAndDisable: zero values get the documented
+// defaults; negative bounds switch the checks off.
+func TestOverloadDefaultsAndDisable(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	if c := en.b2b.cfg; c.MaxSetupCalls != defaultMaxSetupCalls || c.MinFreePortPairs != 2 || c.OverloadRetryAfter != 5*time.Second {
+		t.Fatalf("defaults: %+v", c)
+	}
+	en.b2b.setup.Store(defaultMaxSetupCalls)
+	if why := en.b2b.overloaded(); why != "calls in setup" {
+		t.Fatalf("at the setup bound: overloaded() = %q", why)
+	}
+	en.b2b.setup.Store(0)
+
+	off := newEnv(t, func(c *Config) { c.MaxSetupCalls, c.MinFreePortPairs = -1, -1 })
+	off.b2b.setup.Store(1 << 20)
+	defer off.b2b.setup.Store(0)
+	if why := off.b2b.overloaded(); why != "" {
+		t.Fatalf("disabled checks still refuse: %q", why)
 	}
 }
