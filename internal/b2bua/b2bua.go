@@ -59,6 +59,16 @@ type Config struct {
 	// DefaultRingTimeout bounds a bridge whose request gives no timeout
 	// (0: 20 s, Kazoo's default).
 	DefaultRingTimeout time.Duration
+	// MaxSetupCalls bounds the calls in setup: new INVITEs whose caller
+	// has had neither a ringing/early answer nor a final one yet. Past it
+	// new INVITEs get 503 with Retry-After (0: 300; negative disables).
+	MaxSetupCalls int
+	// MinFreePortPairs refuses new INVITEs with 503 while fewer RTP port
+	// pairs are free (0: 2, the pairs one call needs; negative disables).
+	MinFreePortPairs int
+	// OverloadRetryAfter is the Retry-After sent with an overload 503,
+	// rounded up to whole seconds (0: 5 s).
+	OverloadRetryAfter time.Duration
 }
 
 // Deps are what the B2BUA uses.
@@ -93,6 +103,11 @@ type Server struct {
 	calls sync.Map // string → *call
 	gone  sync.Map // string → *tombstone: finished callers' Call-IDs
 	live  atomic.Int64
+	// setup counts calls in setup, refused and overload the overload
+	// state (overload.go).
+	setup    atomic.Int64
+	refused  atomic.Int64
+	overload atomic.Bool
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -119,6 +134,15 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	if cfg.DefaultRingTimeout <= 0 {
 		cfg.DefaultRingTimeout = time.Duration(callflow.DefaultRingTimeout) * time.Second
+	}
+	if cfg.MaxSetupCalls == 0 {
+		cfg.MaxSetupCalls = defaultMaxSetupCalls
+	}
+	if cfg.MinFreePortPairs == 0 {
+		cfg.MinFreePortPairs = 2
+	}
+	if cfg.OverloadRetryAfter <= 0 {
+		cfg.OverloadRetryAfter = 5 * time.Second
 	}
 	if d.Clock == nil {
 		d.Clock = clock.Real()

@@ -158,6 +158,7 @@ type call struct {
 	position   []string
 	lastResult callflow.BridgeResult
 	reinv      *reinvite
+	inSetup    bool // counted in Server.setup (see overload.go)
 	created    time.Time
 	answeredAt time.Time
 }
@@ -186,12 +187,22 @@ func (s *Server) newCall(in inbound) {
 		inv:      in.req, invEnv: in.env, created: s.clk.Now(),
 	}
 	c.log = s.log.With("call_id", callID, "account", au.AccountID)
+	overload := s.overloaded()
 	if _, loaded := s.calls.LoadOrStore(callID, c); loaded {
 		return
 	}
 	s.live.Add(1)
 	s.callsWG.Add(1)
 	go c.run()
+	if overload != "" {
+		// Refused on its own goroutine like any other early failure, so
+		// it gets its CDR, timer G and a tombstone, but none of the
+		// routing, media or KV work of a call in setup.
+		c.post(func(c *call) { c.refuseOverload(overload) })
+		return
+	}
+	c.inSetup = true
+	s.setup.Add(1)
 	c.post(func(c *call) { c.start() })
 }
 
@@ -241,7 +252,8 @@ func (c *call) epochFor(l *leg) uint64 {
 
 // start negotiates the caller's offer, anchors media, records the call and
 // starts the callflow.
-func (c *call) start() {
+// callerLeg builds the caller's leg from the INVITE.
+func (c *call) callerLeg() {
 	req := c.inv
 	c.a = &leg{c: c, inbound: true, callID: c.id, localTag: newTag(), remoteTag: tagOf(req.From().Params),
 		edge: c.invEnv.Edge, flow: c.invEnv.Flow, remoteSeq: req.CSeq().SeqNo, created: c.created,
@@ -257,6 +269,11 @@ func (c *call) start() {
 	c.a.fromAOR = uriUserHost(req.From().Address)
 	c.a.toAOR = uriUserHost(req.To().Address)
 	c.a.request = uriUserHost(req.Recipient)
+}
+
+func (c *call) start() {
+	req := c.inv
+	c.callerLeg()
 	c.answerInvite(100, "", nil)
 	if ext := unsupported(req); ext != "" {
 		// RFC 3261 §8.2.2.3: we implement no extension a caller may require
@@ -440,6 +457,7 @@ func (c *call) finish() {
 	for _, l := range c.order {
 		c.s.calls.Delete(l.callID)
 	}
+	c.leaveSetup()
 	c.s.live.Add(-1)
 	c.log.Debug("call finished", "cause", c.a.hangupCause)
 }
@@ -455,6 +473,9 @@ func (c *call) answerInvite(code int, reason string, body []byte, extra ...strin
 		o.contact = c.a.contact
 	}
 	msg := buildResponse(c.inv, code, reason, o)
+	if code >= 180 {
+		c.leaveSetup()
+	}
 	c.invAnswer = msg
 	c.a.sendResp(msg)
 	if code < 200 {

@@ -47,6 +47,19 @@
 // updated when the answer comes back. Codecs are never transcoded: PCMU,
 // PCMA and telephone-event only, 488 when the caller offers none of them.
 //
+// # Overload
+//
+// A new INVITE is admitted only while fewer than Config.MaxSetupCalls
+// calls are in setup (admitted, and the caller has had neither a 18x nor
+// a final answer) and at least Config.MinFreePortPairs RTP pairs are
+// free. Otherwise it is answered at once 503 with Retry-After
+// (Config.OverloadRetryAfter) on a short-lived call that does no routing,
+// media or KV work but, like every refused caller, gets timer G, a
+// tombstone and its CDR (hangup code sip:503). In-dialog requests and
+// responses of existing calls never pass admission. The calls in setup are
+// the signal because that is where work piles up (see overload.go); a
+// draining node refuses new INVITEs 503 too, statelessly.
+//
 // # State
 //
 // Every phone-facing leg has a key store.CallKey(call-id) in
