@@ -1,7 +1,6 @@
 package baresip_test
 
 import (
-	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -19,19 +18,7 @@ func TestMain(m *testing.M) {
 		// Every test skips; no need to build.
 		os.Exit(m.Run())
 	}
-	dir, err := os.MkdirTemp("", "strowger-baresip-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary, err = server.Build(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	server.Main(m, &binary)
 }
 
 // awaitRegistered polls the API until the device is (want=true) or is no
