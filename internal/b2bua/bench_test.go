@@ -13,9 +13,7 @@ import (
 func benchEnv(b *testing.B) (*env, *phone, *phone) {
 	en := newEnvWith(b, nil, func(c *edge.Config) { c.AllowList = []string{"127.0.0.0/8"} })
 	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	alice, bob := en.registeredPair()
 	return en, alice, bob
 }
 

@@ -36,6 +36,15 @@ func finalPair(t *testing.T, p *phone) *sip.Response {
 // results collects bridge outcomes a router saw.
 type results chan callflow.BridgeResult
 
+// bridgeReporting is bridgeTo that also sends each bridge's result to res.
+func (en *env) bridgeReporting(res results, req callflow.BridgeRequest) func(ctx context.Context, c callflow.Call) error {
+	return func(ctx context.Context, c callflow.Call) error {
+		r, err := c.Bridge(ctx, req)
+		res <- r
+		return err
+	}
+}
+
 func (r results) next(t *testing.T) callflow.BridgeResult {
 	t.Helper()
 	select {
@@ -51,14 +60,8 @@ func TestCallerCancelWhileRinging(t *testing.T) {
 	t.Parallel()
 	en := newEnv(t, nil)
 	res := make(results, 4)
-	en.setRouter(func(ctx context.Context, c callflow.Call) error {
-		r, err := c.Bridge(ctx, callflow.BridgeRequest{Endpoints: en.endpoints("101")})
-		res <- r
-		return err
-	})
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	en.setRouter(en.bridgeReporting(res, callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
+	alice, bob := en.registeredPair()
 	d := alice.call("101", alice.sdpBody(1, "", 0))
 	inv := bob.req(sip.INVITE)
 	bd := bob.incoming(inv, "bt")
@@ -150,9 +153,7 @@ func TestCalleeBusySIP486Branch(t *testing.T) {
 	en := newEnv(t, nil)
 	res := make(results, 4)
 	en.setRouter(busyRouter(en, res, true))
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	alice, bob := en.registeredPair()
 	d := alice.call("101", alice.sdpBody(1, "", 0))
 	inv := bob.req(sip.INVITE)
 	bob.respond(inv, 486, "bt", "")
@@ -170,11 +171,8 @@ func TestUnregisteredCalleeUnavailable(t *testing.T) {
 	t.Parallel()
 	en := newEnv(t, nil)
 	res := make(results, 4)
-	en.setRouter(func(ctx context.Context, c callflow.Call) error {
-		r, err := c.Bridge(ctx, callflow.BridgeRequest{Endpoints: en.endpoints("101")})
-		res <- r
-		return err // no "_" child: the B2BUA answers the caller
-	})
+	// No "_" child: the B2BUA answers the caller.
+	en.setRouter(en.bridgeReporting(res, callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
 	alice := en.phone("100")
 	alice.register()
 	d := alice.call("101", alice.sdpBody(1, "", 0))
@@ -213,14 +211,8 @@ func TestDisabledDeviceNotRung(t *testing.T) {
 	t.Parallel()
 	en := newEnv(t, nil)
 	res := make(results, 4)
-	en.setRouter(func(ctx context.Context, c callflow.Call) error {
-		r, err := c.Bridge(ctx, callflow.BridgeRequest{Endpoints: en.endpoints("101")})
-		res <- r
-		return err
-	})
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	en.setRouter(en.bridgeReporting(res, callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
+	alice, bob := en.registeredPair()
 	if _, err := en.st.Update(t.Context(), en.acct, "device", en.devs["101"], 0, func(b map[string]any) (map[string]any, error) {
 		b["enabled"] = false
 		return b, nil
@@ -240,14 +232,8 @@ func TestNoAnswerTimeout(t *testing.T) {
 	t.Parallel()
 	en := newEnv(t, nil)
 	res := make(results, 4)
-	en.setRouter(func(ctx context.Context, c callflow.Call) error {
-		r, err := c.Bridge(ctx, callflow.BridgeRequest{Endpoints: []callflow.Endpoint{{DeviceID: en.devs["101"], Timeout: 15 * time.Second}}})
-		res <- r
-		return err
-	})
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	en.setRouter(en.bridgeReporting(res, callflow.BridgeRequest{Endpoints: []callflow.Endpoint{{DeviceID: en.devs["101"], Timeout: 15 * time.Second}}}))
+	alice, bob := en.registeredPair()
 	d := alice.call("101", alice.sdpBody(1, "", 0))
 	inv := bob.req(sip.INVITE)
 	bob.respond(inv, 180, "bt", "")
@@ -275,11 +261,7 @@ func TestNoAnswerTimeout(t *testing.T) {
 
 func TestCodecMismatch488(t *testing.T) {
 	t.Parallel()
-	en := newEnv(t, nil)
-	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	en, alice, bob := newBridgeEnv(t, nil)
 
 	// Caller offers only codecs we do not relay.
 	d := alice.call("101", alice.sdpBody(1, "", 9, 18))
@@ -411,11 +393,7 @@ func TestUnknownDialogAtNode481(t *testing.T) {
 
 func TestFailureRetransmittedUntilAckAndAbsorbedAfter(t *testing.T) {
 	t.Parallel()
-	en := newEnv(t, nil)
-	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	en, alice, bob := newBridgeEnv(t, nil)
 	d := alice.call("101", alice.sdpBody(1, "", 0))
 	inv := bob.req(sip.INVITE)
 	bob.respond(inv, 486, "bt", "")
@@ -444,14 +422,8 @@ func TestLongRingAndCancelRetransmission(t *testing.T) {
 	t.Parallel()
 	en := newEnv(t, nil)
 	res := make(results, 2)
-	en.setRouter(func(ctx context.Context, c callflow.Call) error {
-		r, err := c.Bridge(ctx, callflow.BridgeRequest{Endpoints: []callflow.Endpoint{{DeviceID: en.devs["101"], Timeout: 45 * time.Second}}})
-		res <- r
-		return err
-	})
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	en.setRouter(en.bridgeReporting(res, callflow.BridgeRequest{Endpoints: []callflow.Endpoint{{DeviceID: en.devs["101"], Timeout: 45 * time.Second}}}))
+	alice, bob := en.registeredPair()
 	d := alice.call("101", alice.sdpBody(1, "", 0))
 	inv := bob.req(sip.INVITE)
 	bob.respond(inv, 180, "bt", "")

@@ -169,6 +169,23 @@ func (en *env) bridgeTo(req callflow.BridgeRequest) func(ctx context.Context, c 
 	}
 }
 
+// registeredPair is phones 100 (alice) and 101 (bob), both registered.
+func (en *env) registeredPair() (alice, bob *phone) {
+	alice, bob = en.phone("100"), en.phone("101")
+	alice.register()
+	bob.register()
+	return alice, bob
+}
+
+// newBridgeEnv is an env (mod applied to its config) whose router rings
+// 101, with alice (100) and bob (101) registered.
+func newBridgeEnv(t testing.TB, mod func(*Config)) (en *env, alice, bob *phone) {
+	en = newEnv(t, mod)
+	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
+	alice, bob = en.registeredPair()
+	return en, alice, bob
+}
+
 func (en *env) endpoints(exts ...string) []callflow.Endpoint {
 	var out []callflow.Endpoint
 	for _, x := range exts {

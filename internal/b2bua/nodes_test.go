@@ -47,9 +47,7 @@ func TestTwoMediaNodes(t *testing.T) {
 		defer cancel()
 		m2.Stop(ctx)
 	})
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	alice, bob := en.registeredPair()
 	// The edge reads heartbeats through a KV watcher: wait until it has
 	// media2's, i.e. until a call lands there.
 	nodes := map[string]int{}
