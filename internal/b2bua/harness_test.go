@@ -177,6 +177,15 @@ func (en *env) registeredPair() (alice, bob *phone) {
 	return alice, bob
 }
 
+// registeredTrio is phones 100 (alice), 101 (bob) and 102 (carol), all
+// registered.
+func (en *env) registeredTrio() (alice, bob, carol *phone) {
+	alice, bob = en.registeredPair()
+	carol = en.phone("102")
+	carol.register()
+	return alice, bob, carol
+}
+
 // newBridgeEnv is an env (mod applied to its config) whose router rings
 // 101, with alice (100) and bob (101) registered.
 func newBridgeEnv(t testing.TB, mod func(*Config)) (en *env, alice, bob *phone) {
@@ -611,6 +620,23 @@ func (p *phone) bye(d *pdialog) {
 	d.cseq++
 	p.inDialog(d, "BYE", d.cseq, "")
 	p.resp(200)
+}
+
+// ringFrom reads the INVITE p receives, answers it 180 with tag and has
+// caller read the 180; it returns the INVITE.
+func (p *phone) ringFrom(caller *phone, tag string) *sip.Request {
+	inv := p.req(sip.INVITE)
+	p.respond(inv, 180, tag, "")
+	caller.resp(180)
+	return inv
+}
+
+// acceptCancel answers the CANCEL p receives with 200, then inv with 487
+// (to-tag tag), and reads the ACK for it.
+func (p *phone) acceptCancel(inv *sip.Request, tag string) {
+	p.respond(p.req(sip.CANCEL), 200, "", "")
+	p.respond(inv, 487, tag, "")
+	p.req(sip.ACK)
 }
 
 // answerer side: respond to a received request.
