@@ -122,13 +122,7 @@ func TestCalleeBusyTakesDefaultBranch(t *testing.T) {
 		t.Fatalf("bridge result %+v, want busy/486", got)
 	}
 	// The "_" branch rings carol, who answers.
-	cinv := carol.req(sip.INVITE)
-	cd := carol.incoming(cinv, "ct")
-	carol.respond(cinv, 200, "ct", carol.sdpBody(1, "", 0))
-	ok := alice.resp(200)
-	alice.established(d, ok)
-	alice.ack(d, d.cseq)
-	carol.req(sip.ACK)
+	_, cd, _ := carol.answer(alice, d, "ct")
 	alice.bye(d)
 	bye := carol.req(sip.BYE)
 	carol.respond(bye, 200, "", "")

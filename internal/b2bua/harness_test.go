@@ -639,6 +639,20 @@ func (p *phone) acceptCancel(inv *sip.Request, tag string) {
 	p.req(sip.ACK)
 }
 
+// answer has p take the INVITE of caller's dialog d: 200 with to-tag tag
+// and p's PCMU offer, the caller's ACK read by p. It returns the INVITE p
+// got, p's dialog and the 200 the caller got.
+func (p *phone) answer(caller *phone, d *pdialog, tag string) (*sip.Request, *pdialog, *sip.Response) {
+	inv := p.req(sip.INVITE)
+	pd := p.incoming(inv, tag)
+	p.respond(inv, 200, tag, p.sdpBody(1, "", 0))
+	ok := caller.resp(200)
+	caller.established(d, ok)
+	caller.ack(d, d.cseq)
+	p.req(sip.ACK)
+	return inv, pd, ok
+}
+
 // answerer side: respond to a received request.
 func (p *phone) respond(req *sip.Request, code int, tag, body string) {
 	p.t.Helper()

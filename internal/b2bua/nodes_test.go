@@ -53,13 +53,7 @@ func TestTwoMediaNodes(t *testing.T) {
 	nodes := map[string]int{}
 	place := func() {
 		t.Helper()
-		d := alice.call("101", alice.sdpBody(1, "", 0))
-		inv := bob.req(sip.INVITE)
-		bd := bob.incoming(inv, "bt")
-		bob.respond(inv, 200, "bt", bob.sdpBody(1, "", 0))
-		alice.established(d, alice.resp(200))
-		alice.ack(d, d.cseq)
-		bob.req(sip.ACK)
+		d, bd := answerCall(en, alice, bob)
 		e, err := b.Calls.Get(t.Context(), store.CallKey(d.callID))
 		if err != nil {
 			t.Fatal(err)
