@@ -72,7 +72,12 @@ func (s *Server) adminReach(rq *request) error {
 	return nil
 }
 
-func (s *Server) registrations(rq *request) ([]map[string]any, error) {
+// adminRegistrations checks admin reach and reads the account's bindings
+// (none when no source is wired).
+func (s *Server) adminRegistrations(rq *request) ([]map[string]any, error) {
+	if err := s.adminReach(rq); err != nil {
+		return nil, err
+	}
 	if s.Registrations == nil {
 		return []map[string]any{}, nil
 	}
@@ -87,10 +92,7 @@ func (s *Server) registrations(rq *request) ([]map[string]any, error) {
 }
 
 func (s *Server) listRegistrations(rq *request) error {
-	if err := s.adminReach(rq); err != nil {
-		return err
-	}
-	regs, err := s.registrations(rq)
+	regs, err := s.adminRegistrations(rq)
 	if err != nil {
 		return err
 	}
@@ -99,10 +101,7 @@ func (s *Server) listRegistrations(rq *request) error {
 }
 
 func (s *Server) countRegistrations(rq *request) error {
-	if err := s.adminReach(rq); err != nil {
-		return err
-	}
-	regs, err := s.registrations(rq)
+	regs, err := s.adminRegistrations(rq)
 	if err != nil {
 		return err
 	}
@@ -110,14 +109,16 @@ func (s *Server) countRegistrations(rq *request) error {
 	return nil
 }
 
-func (s *Server) flushRegistrations(rq *request) error {
+// flushWith checks admin reach and answers how many bindings flush removed
+// (none when no source is wired).
+func (s *Server) flushWith(rq *request, flush func(ctx context.Context, src RegistrationSource) (int, error)) error {
 	if err := s.adminReach(rq); err != nil {
 		return err
 	}
 	n := 0
 	if s.Registrations != nil {
 		var err error
-		if n, err = s.Registrations.Flush(rq.r.Context(), rq.account); err != nil {
+		if n, err = flush(rq.r.Context(), s.Registrations); err != nil {
 			return err
 		}
 	}
@@ -125,28 +126,22 @@ func (s *Server) flushRegistrations(rq *request) error {
 	return nil
 }
 
+func (s *Server) flushRegistrations(rq *request) error {
+	return s.flushWith(rq, func(ctx context.Context, src RegistrationSource) (int, error) {
+		return src.Flush(ctx, rq.account)
+	})
+}
+
 func (s *Server) flushUserRegistrations(rq *request) error {
-	if err := s.adminReach(rq); err != nil {
-		return err
-	}
-	n := 0
-	if s.Registrations != nil {
-		var err error
-		if n, err = s.Registrations.FlushUser(rq.r.Context(), rq.account, rq.r.PathValue("username")); err != nil {
-			return err
-		}
-	}
-	rq.reply(http.StatusOK, map[string]any{"flushed": n}, 0)
-	return nil
+	return s.flushWith(rq, func(ctx context.Context, src RegistrationSource) (int, error) {
+		return src.FlushUser(ctx, rq.account, rq.r.PathValue("username"))
+	})
 }
 
 // deviceStatus answers Kazoo's [{device_id, registered}] for the account's
 // registered devices.
 func (s *Server) deviceStatus(rq *request) error {
-	if err := s.adminReach(rq); err != nil {
-		return err
-	}
-	regs, err := s.registrations(rq)
+	regs, err := s.adminRegistrations(rq)
 	if err != nil {
 		return err
 	}
@@ -273,10 +268,10 @@ func (s *Server) replyCDRs(rq *request, cq *cdrQuery, rows []map[string]any) err
 	return nil
 }
 
-// listCDRs serves the account's CDRs in a Gregorian-seconds range (default:
-// the last day), paginated, as JSON or CSV.
-func (s *Server) listCDRs(rq *request) error {
-	if err := s.adminReach(rq); err != nil {
+// serveCDRs answers a CDR listing: it checks access with authorize, reads
+// the query's range and answers the rows pick keeps, paged as JSON or CSV.
+func (s *Server) serveCDRs(rq *request, authorize func(*request) error, pick func(rows []map[string]any) []map[string]any) error {
+	if err := authorize(rq); err != nil {
 		return err
 	}
 	cq, err := s.parseCDRQuery(rq)
@@ -287,7 +282,13 @@ func (s *Server) listCDRs(rq *request) error {
 	if err != nil {
 		return err
 	}
-	return s.replyCDRs(rq, cq, rows)
+	return s.replyCDRs(rq, cq, pick(rows))
+}
+
+// listCDRs serves the account's CDRs in a Gregorian-seconds range (default:
+// the last day), paginated, as JSON or CSV.
+func (s *Server) listCDRs(rq *request) error {
+	return s.serveCDRs(rq, s.adminReach, func(rows []map[string]any) []map[string]any { return rows })
 }
 
 // interactionOf is the interaction a CDR belongs to: its interaction_id,
@@ -303,91 +304,72 @@ func interactionOf(c map[string]any) string {
 // listInteractions serves one CDR per interaction (a call with all its
 // legs): the leg that came into the platform, else the earliest.
 func (s *Server) listInteractions(rq *request) error {
-	if err := s.adminReach(rq); err != nil {
-		return err
-	}
-	cq, err := s.parseCDRQuery(rq)
-	if err != nil {
-		return err
-	}
-	rows, err := s.cdrs(rq, cq)
-	if err != nil {
-		return err
-	}
-	first := map[string]map[string]any{}
-	var order []string
-	for _, c := range rows { // oldest first
-		key := interactionOf(c)
-		cur, seen := first[key]
-		switch {
-		case !seen:
-			first[key] = c
-			order = append(order, key)
-		case cur["call_direction"] != "inbound" && c["call_direction"] == "inbound":
-			first[key] = c
+	return s.serveCDRs(rq, s.adminReach, func(rows []map[string]any) []map[string]any {
+		first := map[string]map[string]any{}
+		var order []string
+		for _, c := range rows { // oldest first
+			key := interactionOf(c)
+			cur, seen := first[key]
+			switch {
+			case !seen:
+				first[key] = c
+				order = append(order, key)
+			case cur["call_direction"] != "inbound" && c["call_direction"] == "inbound":
+				first[key] = c
+			}
 		}
-	}
-	out := make([]map[string]any, 0, len(order))
-	for _, k := range order {
-		out = append(out, first[k])
-	}
-	return s.replyCDRs(rq, cq, out)
+		out := make([]map[string]any, 0, len(order))
+		for _, k := range order {
+			out = append(out, first[k])
+		}
+		return out
+	})
 }
 
 // listInteractionLegs serves every CDR of one interaction in the range.
 func (s *Server) listInteractionLegs(rq *request) error {
-	if err := s.adminReach(rq); err != nil {
-		return err
-	}
-	cq, err := s.parseCDRQuery(rq)
-	if err != nil {
-		return err
-	}
-	rows, err := s.cdrs(rq, cq)
-	if err != nil {
-		return err
-	}
 	want := rq.r.PathValue("interaction")
+	return s.serveCDRs(rq, s.adminReach, func(rows []map[string]any) []map[string]any {
+		return keepRows(rows, func(c map[string]any) bool { return interactionOf(c) == want })
+	})
+}
+
+// keepRows returns, in a new slice, the rows keep reports true for; the
+// source's slice is left as it was.
+func keepRows(rows []map[string]any, keep func(map[string]any) bool) []map[string]any {
 	out := []map[string]any{}
 	for _, c := range rows {
-		if interactionOf(c) == want {
+		if keep(c) {
 			out = append(out, c)
 		}
 	}
-	return s.replyCDRs(rq, cq, out)
+	return out
 }
 
 // listUserCDRs serves the CDRs of the legs a user owned. A user may read
 // their own; administrators any user's of the accounts they reach.
 func (s *Server) listUserCDRs(rq *request) error {
-	if _, err := s.reach(rq); err != nil {
-		return err
-	}
 	user := rq.r.PathValue("user")
-	if !rq.p.admin() && rq.p.Owner != user {
-		return errForbidden()
-	}
-	if _, err := s.st.Get(rq.r.Context(), rq.account, store.TypeUser, user); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return errBadIdentifier(user)
+	return s.serveCDRs(rq, func(rq *request) error {
+		if _, err := s.reach(rq); err != nil {
+			return err
 		}
-		return err
-	}
-	cq, err := s.parseCDRQuery(rq)
-	if err != nil {
-		return err
-	}
-	rows, err := s.cdrs(rq, cq)
-	if err != nil {
-		return err
-	}
-	out := []map[string]any{}
-	for _, c := range rows {
-		if ccv, _ := c["custom_channel_vars"].(map[string]any); ccv["owner_id"] == user {
-			out = append(out, c)
+		if !rq.p.admin() && rq.p.Owner != user {
+			return errForbidden()
 		}
-	}
-	return s.replyCDRs(rq, cq, out)
+		if _, err := s.st.Get(rq.r.Context(), rq.account, store.TypeUser, user); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return errBadIdentifier(user)
+			}
+			return err
+		}
+		return nil
+	}, func(rows []map[string]any) []map[string]any {
+		return keepRows(rows, func(c map[string]any) bool {
+			ccv, _ := c["custom_channel_vars"].(map[string]any)
+			return ccv["owner_id"] == user
+		})
+	})
 }
 
 func (s *Server) getCDR(rq *request) error {

@@ -13,21 +13,14 @@ import (
 func benchEnv(b *testing.B) (*env, *phone, *phone) {
 	en := newEnvWith(b, nil, func(c *edge.Config) { c.AllowList = []string{"127.0.0.0/8"} })
 	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	alice, bob := en.registeredPair()
 	return en, alice, bob
 }
 
 // answerCall sets up one call from alice to bob up to the ACK.
 func answerCall(en *env, alice, bob *phone) (*pdialog, *pdialog) {
 	d := alice.call("101", alice.sdpBody(1, "", 0))
-	inv := bob.req(sip.INVITE)
-	bd := bob.incoming(inv, "bt")
-	bob.respond(inv, 200, "bt", bob.sdpBody(1, "", 0))
-	alice.established(d, alice.resp(200))
-	alice.ack(d, d.cseq)
-	bob.req(sip.ACK)
+	_, bd, _ := bob.answer(alice, d, "bt")
 	return d, bd
 }
 

@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
-
-	"github.com/strowger/strowger/internal/callflow"
 )
 
 // setupCall runs alice → 101 up to the answered, ACKed call with RTP
@@ -68,11 +66,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 func TestBasicCallByeFromCaller(t *testing.T) {
 	t.Parallel()
-	en := newEnv(t, nil)
-	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	en, alice, bob := newBridgeEnv(t, nil)
 	d, bd := setupCall(t, en, alice, bob)
 
 	chans := en.channels()
@@ -118,11 +112,7 @@ func TestBasicCallByeFromCaller(t *testing.T) {
 
 func TestBasicCallByeFromCallee(t *testing.T) {
 	t.Parallel()
-	en := newEnv(t, nil)
-	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	en, alice, bob := newBridgeEnv(t, nil)
 	d, bd := setupCall(t, en, alice, bob)
 
 	bob.bye(bd)

@@ -61,13 +61,7 @@ func TestConcurrentCalls(t *testing.T) {
 
 func runPair(t *testing.T, caller, callee *phone, fill byte) {
 	d := caller.call(callee.ext, caller.sdpBody(1, "", 0))
-	inv := callee.req(sip.INVITE)
-	cd := callee.incoming(inv, "ct")
-	callee.respond(inv, 200, "ct", callee.sdpBody(1, "", 0))
-	ok := caller.resp(200)
-	caller.established(d, ok)
-	caller.ack(d, d.cseq)
-	callee.req(sip.ACK)
+	inv, cd, ok := callee.answer(caller, d, "ct")
 	a, b := sdpPeer(t, ok.Body()), sdpPeer(t, inv.Body())
 	caller.sendRTP(a, 0, 0x100+uint32(fill), 1, 5, fill)
 	if src := callee.recvRTP(0, fill); src != b {

@@ -36,6 +36,15 @@ func finalPair(t *testing.T, p *phone) *sip.Response {
 // results collects bridge outcomes a router saw.
 type results chan callflow.BridgeResult
 
+// bridgeReporting is bridgeTo that also sends each bridge's result to res.
+func (en *env) bridgeReporting(res results, req callflow.BridgeRequest) func(ctx context.Context, c callflow.Call) error {
+	return func(ctx context.Context, c callflow.Call) error {
+		r, err := c.Bridge(ctx, req)
+		res <- r
+		return err
+	}
+}
+
 func (r results) next(t *testing.T) callflow.BridgeResult {
 	t.Helper()
 	select {
@@ -51,14 +60,8 @@ func TestCallerCancelWhileRinging(t *testing.T) {
 	t.Parallel()
 	en := newEnv(t, nil)
 	res := make(results, 4)
-	en.setRouter(func(ctx context.Context, c callflow.Call) error {
-		r, err := c.Bridge(ctx, callflow.BridgeRequest{Endpoints: en.endpoints("101")})
-		res <- r
-		return err
-	})
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	en.setRouter(en.bridgeReporting(res, callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
+	alice, bob := en.registeredPair()
 	d := alice.call("101", alice.sdpBody(1, "", 0))
 	inv := bob.req(sip.INVITE)
 	bd := bob.incoming(inv, "bt")
@@ -110,10 +113,7 @@ func TestCalleeBusyTakesDefaultBranch(t *testing.T) {
 	en := newEnv(t, nil)
 	res := make(results, 4)
 	en.setRouter(busyRouter(en, res, false))
-	alice, bob, carol := en.phone("100"), en.phone("101"), en.phone("102")
-	alice.register()
-	bob.register()
-	carol.register()
+	alice, bob, carol := en.registeredTrio()
 	d := alice.call("101", alice.sdpBody(1, "", 0))
 	inv := bob.req(sip.INVITE)
 	bob.respond(inv, 486, "bt", "")
@@ -122,13 +122,7 @@ func TestCalleeBusyTakesDefaultBranch(t *testing.T) {
 		t.Fatalf("bridge result %+v, want busy/486", got)
 	}
 	// The "_" branch rings carol, who answers.
-	cinv := carol.req(sip.INVITE)
-	cd := carol.incoming(cinv, "ct")
-	carol.respond(cinv, 200, "ct", carol.sdpBody(1, "", 0))
-	ok := alice.resp(200)
-	alice.established(d, ok)
-	alice.ack(d, d.cseq)
-	carol.req(sip.ACK)
+	_, cd, _ := carol.answer(alice, d, "ct")
 	alice.bye(d)
 	bye := carol.req(sip.BYE)
 	carol.respond(bye, 200, "", "")
@@ -150,9 +144,7 @@ func TestCalleeBusySIP486Branch(t *testing.T) {
 	en := newEnv(t, nil)
 	res := make(results, 4)
 	en.setRouter(busyRouter(en, res, true))
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	alice, bob := en.registeredPair()
 	d := alice.call("101", alice.sdpBody(1, "", 0))
 	inv := bob.req(sip.INVITE)
 	bob.respond(inv, 486, "bt", "")
@@ -170,11 +162,8 @@ func TestUnregisteredCalleeUnavailable(t *testing.T) {
 	t.Parallel()
 	en := newEnv(t, nil)
 	res := make(results, 4)
-	en.setRouter(func(ctx context.Context, c callflow.Call) error {
-		r, err := c.Bridge(ctx, callflow.BridgeRequest{Endpoints: en.endpoints("101")})
-		res <- r
-		return err // no "_" child: the B2BUA answers the caller
-	})
+	// No "_" child: the B2BUA answers the caller.
+	en.setRouter(en.bridgeReporting(res, callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
 	alice := en.phone("100")
 	alice.register()
 	d := alice.call("101", alice.sdpBody(1, "", 0))
@@ -213,14 +202,8 @@ func TestDisabledDeviceNotRung(t *testing.T) {
 	t.Parallel()
 	en := newEnv(t, nil)
 	res := make(results, 4)
-	en.setRouter(func(ctx context.Context, c callflow.Call) error {
-		r, err := c.Bridge(ctx, callflow.BridgeRequest{Endpoints: en.endpoints("101")})
-		res <- r
-		return err
-	})
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	en.setRouter(en.bridgeReporting(res, callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
+	alice, bob := en.registeredPair()
 	if _, err := en.st.Update(t.Context(), en.acct, "device", en.devs["101"], 0, func(b map[string]any) (map[string]any, error) {
 		b["enabled"] = false
 		return b, nil
@@ -240,25 +223,14 @@ func TestNoAnswerTimeout(t *testing.T) {
 	t.Parallel()
 	en := newEnv(t, nil)
 	res := make(results, 4)
-	en.setRouter(func(ctx context.Context, c callflow.Call) error {
-		r, err := c.Bridge(ctx, callflow.BridgeRequest{Endpoints: []callflow.Endpoint{{DeviceID: en.devs["101"], Timeout: 15 * time.Second}}})
-		res <- r
-		return err
-	})
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	en.setRouter(en.bridgeReporting(res, callflow.BridgeRequest{Endpoints: []callflow.Endpoint{{DeviceID: en.devs["101"], Timeout: 15 * time.Second}}}))
+	alice, bob := en.registeredPair()
 	d := alice.call("101", alice.sdpBody(1, "", 0))
-	inv := bob.req(sip.INVITE)
-	bob.respond(inv, 180, "bt", "")
-	alice.resp(180)
+	inv := bob.ringFrom(alice, "bt")
 	en.clk.Advance(14 * time.Second)
 	bob.quiet()
 	en.clk.Advance(time.Second)
-	cancel := bob.req(sip.CANCEL)
-	bob.respond(cancel, 200, "", "")
-	bob.respond(inv, 487, "bt", "")
-	bob.req(sip.ACK)
+	bob.acceptCancel(inv, "bt")
 	if got := res.next(t); got.Outcome != callflow.NoAnswer {
 		t.Fatalf("outcome %v, want no_answer", got.Outcome)
 	}
@@ -275,11 +247,7 @@ func TestNoAnswerTimeout(t *testing.T) {
 
 func TestCodecMismatch488(t *testing.T) {
 	t.Parallel()
-	en := newEnv(t, nil)
-	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	en, alice, bob := newBridgeEnv(t, nil)
 
 	// Caller offers only codecs we do not relay.
 	d := alice.call("101", alice.sdpBody(1, "", 9, 18))
@@ -411,11 +379,7 @@ func TestUnknownDialogAtNode481(t *testing.T) {
 
 func TestFailureRetransmittedUntilAckAndAbsorbedAfter(t *testing.T) {
 	t.Parallel()
-	en := newEnv(t, nil)
-	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	en, alice, bob := newBridgeEnv(t, nil)
 	d := alice.call("101", alice.sdpBody(1, "", 0))
 	inv := bob.req(sip.INVITE)
 	bob.respond(inv, 486, "bt", "")
@@ -444,18 +408,10 @@ func TestLongRingAndCancelRetransmission(t *testing.T) {
 	t.Parallel()
 	en := newEnv(t, nil)
 	res := make(results, 2)
-	en.setRouter(func(ctx context.Context, c callflow.Call) error {
-		r, err := c.Bridge(ctx, callflow.BridgeRequest{Endpoints: []callflow.Endpoint{{DeviceID: en.devs["101"], Timeout: 45 * time.Second}}})
-		res <- r
-		return err
-	})
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	en.setRouter(en.bridgeReporting(res, callflow.BridgeRequest{Endpoints: []callflow.Endpoint{{DeviceID: en.devs["101"], Timeout: 45 * time.Second}}}))
+	alice, bob := en.registeredPair()
 	d := alice.call("101", alice.sdpBody(1, "", 0))
-	inv := bob.req(sip.INVITE)
-	bob.respond(inv, 180, "bt", "")
-	alice.resp(180)
+	inv := bob.ringFrom(alice, "bt")
 	// Past timer B (32 s): a ringing callee keeps ringing.
 	en.clk.Advance(40 * time.Second)
 	bob.quiet()

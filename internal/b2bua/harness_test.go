@@ -169,6 +169,32 @@ func (en *env) bridgeTo(req callflow.BridgeRequest) func(ctx context.Context, c 
 	}
 }
 
+// registeredPair is phones 100 (alice) and 101 (bob), both registered.
+func (en *env) registeredPair() (alice, bob *phone) {
+	alice, bob = en.phone("100"), en.phone("101")
+	alice.register()
+	bob.register()
+	return alice, bob
+}
+
+// registeredTrio is phones 100 (alice), 101 (bob) and 102 (carol), all
+// registered.
+func (en *env) registeredTrio() (alice, bob, carol *phone) {
+	alice, bob = en.registeredPair()
+	carol = en.phone("102")
+	carol.register()
+	return alice, bob, carol
+}
+
+// newBridgeEnv is an env (mod applied to its config) whose router rings
+// 101, with alice (100) and bob (101) registered.
+func newBridgeEnv(t testing.TB, mod func(*Config)) (en *env, alice, bob *phone) {
+	en = newEnv(t, mod)
+	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
+	alice, bob = en.registeredPair()
+	return en, alice, bob
+}
+
 func (en *env) endpoints(exts ...string) []callflow.Endpoint {
 	var out []callflow.Endpoint
 	for _, x := range exts {
@@ -581,6 +607,37 @@ func (p *phone) bye(d *pdialog) {
 	d.cseq++
 	p.inDialog(d, "BYE", d.cseq, "")
 	p.resp(200)
+}
+
+// ringFrom reads the INVITE p receives, answers it 180 with tag and has
+// caller read the 180; it returns the INVITE.
+func (p *phone) ringFrom(caller *phone, tag string) *sip.Request {
+	inv := p.req(sip.INVITE)
+	p.respond(inv, 180, tag, "")
+	caller.resp(180)
+	return inv
+}
+
+// acceptCancel answers the CANCEL p receives with 200, then inv with 487
+// (to-tag tag), and reads the ACK for it.
+func (p *phone) acceptCancel(inv *sip.Request, tag string) {
+	p.respond(p.req(sip.CANCEL), 200, "", "")
+	p.respond(inv, 487, tag, "")
+	p.req(sip.ACK)
+}
+
+// answer has p take the INVITE of caller's dialog d: 200 with to-tag tag
+// and p's PCMU offer, the caller's ACK read by p. It returns the INVITE p
+// got, p's dialog and the 200 the caller got.
+func (p *phone) answer(caller *phone, d *pdialog, tag string) (*sip.Request, *pdialog, *sip.Response) {
+	inv := p.req(sip.INVITE)
+	pd := p.incoming(inv, tag)
+	p.respond(inv, 200, tag, p.sdpBody(1, "", 0))
+	ok := caller.resp(200)
+	caller.established(d, ok)
+	caller.ack(d, d.cseq)
+	p.req(sip.ACK)
+	return inv, pd, ok
 }
 
 // answerer side: respond to a received request.

@@ -45,9 +45,7 @@ func TestHeartbeatEventsAndShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	alice, bob := en.registeredPair()
 	d, bd := setupCall(t, en, alice, bob)
 
 	// Events: create ×2, answer ×2, bridge, with the tenant's ids.
@@ -123,9 +121,7 @@ func TestAnswerThenBridge(t *testing.T) {
 		_, err := c.Bridge(ctx, callflow.BridgeRequest{Endpoints: en.endpoints("101")})
 		return err
 	})
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	alice, bob := en.registeredPair()
 	d := alice.call("101", alice.sdpBody(1, "", 0, 8, 101))
 	ok := alice.resp(200)
 	alice.established(d, ok)

@@ -93,11 +93,7 @@ func TestForkLate2xxIsAckedAndEnded(t *testing.T) {
 
 func TestHoldResumeBothSides(t *testing.T) {
 	t.Parallel()
-	en := newEnv(t, nil)
-	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	en, alice, bob := newBridgeEnv(t, nil)
 	d, bd := setupCall(t, en, alice, bob)
 
 	// alice holds: bob is re-offered sendonly from our address, version+1.
@@ -204,11 +200,7 @@ func originVersion(body string, v int) bool {
 
 func TestRTPTimeoutEndsCall(t *testing.T) {
 	t.Parallel()
-	en := newEnv(t, func(c *Config) { c.RTPTimeout = 30 * time.Second })
-	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	en, alice, bob := newBridgeEnv(t, func(c *Config) { c.RTPTimeout = 30 * time.Second })
 	d, bd := setupCall(t, en, alice, bob)
 	en.clk.Advance(29 * time.Second)
 	alice.quiet()
@@ -227,11 +219,7 @@ func TestRTPTimeoutEndsCall(t *testing.T) {
 
 func TestRetransmissions(t *testing.T) {
 	t.Parallel()
-	en := newEnv(t, nil)
-	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	en, alice, bob := newBridgeEnv(t, nil)
 	d := alice.call("101", alice.sdpBody(1, "", 0))
 	alice.resp(100)
 
@@ -283,11 +271,7 @@ func TestRetransmissions(t *testing.T) {
 
 func TestEarlyMediaRelayed(t *testing.T) {
 	t.Parallel()
-	en := newEnv(t, nil)
-	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	en, alice, bob := newBridgeEnv(t, nil)
 	d := alice.call("101", alice.sdpBody(1, "", 0, 8))
 	inv := bob.req(sip.INVITE)
 	bob.respond(inv, 183, "bt", bob.sdpBody(1, "", 8))

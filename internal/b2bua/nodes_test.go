@@ -47,21 +47,13 @@ func TestTwoMediaNodes(t *testing.T) {
 		defer cancel()
 		m2.Stop(ctx)
 	})
-	alice, bob := en.phone("100"), en.phone("101")
-	alice.register()
-	bob.register()
+	alice, bob := en.registeredPair()
 	// The edge reads heartbeats through a KV watcher: wait until it has
 	// media2's, i.e. until a call lands there.
 	nodes := map[string]int{}
 	place := func() {
 		t.Helper()
-		d := alice.call("101", alice.sdpBody(1, "", 0))
-		inv := bob.req(sip.INVITE)
-		bd := bob.incoming(inv, "bt")
-		bob.respond(inv, 200, "bt", bob.sdpBody(1, "", 0))
-		alice.established(d, alice.resp(200))
-		alice.ack(d, d.cseq)
-		bob.req(sip.ACK)
+		d, bd := answerCall(en, alice, bob)
 		e, err := b.Calls.Get(t.Context(), store.CallKey(d.callID))
 		if err != nil {
 			t.Fatal(err)

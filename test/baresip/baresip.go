@@ -15,7 +15,6 @@ package baresip
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +29,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/strowger/strowger/test/server"
 )
 
 // Binary is the baresip executable looked up in PATH.
@@ -103,7 +104,7 @@ type UA struct {
 	cmd  *exec.Cmd
 	dir  string
 	ctrl string // ctrl_tcp address
-	log  *syncBuffer
+	log  *server.SyncBuffer
 	done chan struct{}
 
 	mu   sync.Mutex
@@ -153,7 +154,7 @@ func Start(t testing.TB, opts Options) *UA {
 		args = append(args, "-s", "-v")
 	}
 	cmd := exec.Command(Binary, args...)
-	u := &UA{cmd: cmd, dir: dir, ctrl: ctrl, log: &syncBuffer{}, done: make(chan struct{})}
+	u := &UA{cmd: cmd, dir: dir, ctrl: ctrl, log: &server.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = u.log, u.log
 	cmd.Stdin = nil
 	if err := cmd.Start(); err != nil {
@@ -328,22 +329,4 @@ func freeUDPPort(t testing.TB) int {
 	}
 	t.Fatal("no free loopback port for baresip")
 	return 0
-}
-
-// syncBuffer is a bytes.Buffer shared with the child process.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

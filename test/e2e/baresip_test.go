@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strowger/strowger/test/server"
 )
 
 // needBaresip skips a test when baresip is not installed (scripts/test.sh
@@ -146,7 +148,7 @@ func freeSIPPort(t *testing.T) int {
 // baresip is one baresip instance with its own config folder.
 type baresip struct {
 	dir string
-	out *syncBuffer
+	out *server.SyncBuffer
 	cmd *exec.Cmd
 	end chan struct{}
 }
@@ -190,7 +192,7 @@ func startBaresip(t *testing.T, dir, user, password, realm, edge, mic string, rt
 		args = append(args, "-e", c)
 	}
 	cmd := exec.Command("baresip", args...)
-	b := &baresip{dir: dir, out: &syncBuffer{}, cmd: cmd, end: make(chan struct{})}
+	b := &baresip{dir: dir, out: &server.SyncBuffer{}, cmd: cmd, end: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = b.out, b.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -216,7 +218,7 @@ func (b *baresip) wait(t *testing.T, limit time.Duration) {
 // registered reports whether the account's SIP username has a binding.
 func (tn *tenant) registered(t *testing.T, username string) bool {
 	t.Helper()
-	code, env, err := tn.c.do(context.Background(), http.MethodGet, "/accounts/"+tn.account+"/registrations", nil)
+	code, env, err := tn.c.Request(context.Background(), http.MethodGet, "/v2/accounts/"+tn.account+"/registrations", nil)
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("GET registrations: %d %v %v", code, err, env)
 	}
@@ -266,7 +268,7 @@ func talkBothWays(t *testing.T, p *proc, dir, realm, edge, number string, caller
 		var recs []string
 		if !waitFor(10*time.Second, func() bool { heard, recs = heardSeconds(side.dir, side.hz); return heard >= 3 }) {
 			t.Fatalf("the %s heard %.1f s of the other's %.0f Hz tone (recordings %v), want ≥ 3 s\ncaller:\n%s\ncallee:\n%s\nstrowger:\n%s",
-				side.who, heard, side.hz, recs, cr.out.String(), ce.out.String(), p.out.String())
+				side.who, heard, side.hz, recs, cr.out.String(), ce.out.String(), p.Log())
 		}
 		t.Logf("the %s heard %.1f s of the other's %.0f Hz tone", side.who, heard, side.hz)
 	}
@@ -288,7 +290,7 @@ func TestBaresipCallCarriesAudio(t *testing.T) {
 		// answering the MD5 one next to it.
 		"--sip-digest", "MD5")
 	c := newClient(p.addr)
-	master := c.login(t, masterKey())
+	master := c.Login(t, masterKey())
 	tn := provisionTenant(t, c, master, "baresip.e2e.test", dir)
 	talkBothWays(t, p, dir, tn.realm, edge, tn.number,
 		[2]string{tn.caller, tn.callerPW}, [2]string{tn.callee, tn.calleePW})
@@ -304,7 +306,7 @@ func TestBaresipDemoPhonesTalkBothWays(t *testing.T) {
 	edge := fmt.Sprintf("127.0.0.1:%d", freeUDPPort(t))
 	p := start(t, "--data", filepath.Join(dir, "data"), "--master-api-key", masterKey(), "--demo",
 		"--sip", edge, "--rtp-ip", "127.0.0.1", "--rtp-ports", "31000-31999", "--sip-digest", "MD5")
-	out := p.out.String()
+	out := p.Log()
 	realm := demoField(t, out, "SIP domain ")
 	pw := map[string]string{}
 	for _, line := range strings.Split(out, "\n") {

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	be "encoding/binary"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,10 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/strowger/strowger/test/server"
 	"github.com/strowger/strowger/test/sipp"
 )
 
@@ -71,33 +70,9 @@ func waitFor(timeout time.Duration, cond func() bool) bool {
 // role, which start cannot wait on.
 func startNode(t *testing.T, args ...string) *proc {
 	t.Helper()
-	full := append([]string{"serve", "--log-level", "info"}, args...)
-	cmd := exec.Command(binary, full...)
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{t: t, cmd: cmd, out: out, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { p.kill() })
-	ok := waitFor(60*time.Second, func() bool {
-		select {
-		case <-p.done:
-			return true
-		default:
-		}
-		return strings.Contains(out.String(), "strowger started")
-	})
-	select {
-	case <-p.done:
-		t.Fatalf("strowger %v exited early:\n%s", args, out.String())
-	default:
-	}
-	if !ok {
-		t.Fatalf("strowger %v did not start:\n%s", args, out.String())
-	}
-	return p
+	p := server.Spawn(t, binary, append([]string{"--log-level", "info"}, args...)...)
+	p.WaitLog(t, "strowger started")
+	return &proc{Proc: p}
 }
 
 // tenant is an account with two phones and an extension that rings the
@@ -117,7 +92,7 @@ func provisionTenant(t *testing.T, c *client, master, realm, dir string) *tenant
 	ctx := context.Background()
 	mustCreate := func(path string, data map[string]any) string {
 		t.Helper()
-		code, env, err := c.do(ctx, http.MethodPut, path, data)
+		code, env, err := c.Request(ctx, http.MethodPut, "/v2"+path, data)
 		if err != nil || code != http.StatusCreated {
 			t.Fatalf("PUT %s: %d %v %v", path, code, err, env)
 		}
@@ -344,7 +319,7 @@ func (p *rtpPeer) heard() int {
 // cdrs lists the account's CDRs (the last day).
 func (tn *tenant) cdrs(t *testing.T) []map[string]any {
 	t.Helper()
-	code, env, err := tn.c.do(context.Background(), http.MethodGet, "/accounts/"+tn.account+"/cdrs?paginate=false", nil)
+	code, env, err := tn.c.Request(context.Background(), http.MethodGet, "/v2/accounts/"+tn.account+"/cdrs?paginate=false", nil)
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("GET cdrs: %d %v %v", code, err, env)
 	}
@@ -358,7 +333,7 @@ func (tn *tenant) cdrs(t *testing.T) []map[string]any {
 // channels lists the account's live calls.
 func (tn *tenant) channels(t *testing.T) []any {
 	t.Helper()
-	code, env, err := tn.c.do(context.Background(), http.MethodGet, "/accounts/"+tn.account+"/channels", nil)
+	code, env, err := tn.c.Request(context.Background(), http.MethodGet, "/v2/accounts/"+tn.account+"/channels", nil)
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("GET channels: %d %v %v", code, err, env)
 	}
@@ -418,14 +393,6 @@ func number(v any) int64 {
 		return x
 	}
 	return -1
-}
-
-// signal sends sig to the process without waiting.
-func (p *proc) signal(sig syscall.Signal) error {
-	if p.cmd.Process == nil {
-		return errors.New("not started")
-	}
-	return p.cmd.Process.Signal(sig)
 }
 
 // needMediaRole skips a call test on a build whose serve has no media

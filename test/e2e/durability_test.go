@@ -19,7 +19,7 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 	data := t.TempDir()
 	p := start(t, "--data", data, "--master-api-key", masterKey(), "--roles", "nats,api")
 	c := newClient(p.addr)
-	master := c.login(t, masterKey())
+	master := c.Login(t, masterKey())
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -32,7 +32,7 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 5000 && ctx.Err() == nil; i++ {
 				name := fmt.Sprintf("w%d-%d", w, i)
-				code, env, err := c.do(ctx, http.MethodPut, "/accounts/"+master+"/devices",
+				code, env, err := c.Request(ctx, http.MethodPut, "/v2/accounts/"+master+"/devices",
 					map[string]any{"name": name, "sip": map[string]any{"username": name, "password": "secret123"}})
 				if err != nil || code != http.StatusCreated {
 					return // the server is gone: only acknowledged writes count
@@ -54,7 +54,7 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	p.kill()
+	p.Kill()
 	cancel()
 	wg.Wait()
 	if len(acked) < 300 {
@@ -63,10 +63,10 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 
 	p2 := start(t, "--data", data, "--master-api-key", masterKey(), "--roles", "nats,api")
 	c2 := newClient(p2.addr)
-	c2.login(t, masterKey())
+	c2.Login(t, masterKey())
 	missing := 0
 	for id, name := range acked {
-		code, env, err := c2.do(context.Background(), http.MethodGet, "/accounts/"+master+"/devices/"+id, nil)
+		code, env, err := c2.Request(context.Background(), http.MethodGet, "/v2/accounts/"+master+"/devices/"+id, nil)
 		if err != nil || code != http.StatusOK || field(env, "data", "name") != name {
 			missing++
 			if missing <= 5 {
@@ -88,42 +88,42 @@ func TestRestartKeepsDataAndGeneratedMasterKey(t *testing.T) {
 	keyFile := filepath.Join(data, "master-api-key")
 	raw, err := os.ReadFile(keyFile)
 	if err != nil {
-		t.Fatalf("master key not saved: %v\n%s", err, p.out.String())
+		t.Fatalf("master key not saved: %v\n%s", err, p.Log())
 	}
 	if fi, _ := os.Stat(keyFile); fi.Mode().Perm() != 0o600 {
 		t.Fatalf("master key file mode %v", fi.Mode().Perm())
 	}
 	key := strings.TrimSpace(string(raw))
-	if !strings.Contains(p.out.String(), key) {
+	if !strings.Contains(p.Log(), key) {
 		t.Fatal("generated key was not printed")
 	}
 	c := newClient(p.addr)
-	master := c.login(t, key)
-	code, env, err := c.do(context.Background(), http.MethodPut, "/accounts/"+master,
+	master := c.Login(t, key)
+	code, env, err := c.Request(context.Background(), http.MethodPut, "/v2/accounts/"+master,
 		map[string]any{"name": "Persisted", "realm": "persisted.example.com"})
 	if err != nil || code != http.StatusCreated {
 		t.Fatalf("create account: %d %v %v", code, err, env)
 	}
 	child := field(env, "data", "id").(string)
-	if err := p.term(); err != nil {
+	if err := p.Term(); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
 	}
 
 	p2 := start(t, "--data", data, "--roles", "nats,api")
-	if strings.Contains(p2.out.String(), "Master account created") {
+	if strings.Contains(p2.Log(), "Master account created") {
 		t.Fatal("a second master account was created on restart")
 	}
 	c2 := newClient(p2.addr)
-	if got := c2.login(t, key); got != master {
+	if got := c2.Login(t, key); got != master {
 		t.Fatalf("master changed: %s → %s", master, got)
 	}
-	code, env, err = c2.do(context.Background(), http.MethodGet, "/accounts/"+child, nil)
+	code, env, err = c2.Request(context.Background(), http.MethodGet, "/v2/accounts/"+child, nil)
 	if err != nil || code != http.StatusOK || field(env, "data", "realm") != "persisted.example.com" {
 		t.Fatalf("account after restart: %d %v %v", code, err, env)
 	}
 	// The old token is still valid: the signing key persisted too.
-	c2.token = c.token
-	if code, _, _ := c2.do(context.Background(), http.MethodGet, "/accounts/"+master, nil); code != http.StatusOK {
+	c2.Token = c.Token
+	if code, _, _ := c2.Request(context.Background(), http.MethodGet, "/v2/accounts/"+master, nil); code != http.StatusOK {
 		t.Fatalf("token from before the restart refused: %d", code)
 	}
 }
@@ -132,15 +132,15 @@ func TestRestartKeepsDataAndGeneratedMasterKey(t *testing.T) {
 func TestDemoAccount(t *testing.T) {
 	data := t.TempDir()
 	p := start(t, "--data", data, "--master-api-key", masterKey(), "--roles", "nats,api", "--demo")
-	out := p.out.String()
+	out := p.Log()
 	for _, want := range []string{"SIP username 100", "SIP username 101", "web login alice"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("demo output lacks %q:\n%s", want, out)
 		}
 	}
 	c := newClient(p.addr)
-	master := c.login(t, masterKey())
-	code, env, err := c.do(context.Background(), http.MethodGet, "/accounts/"+master+"/children", nil)
+	master := c.Login(t, masterKey())
+	code, env, err := c.Request(context.Background(), http.MethodGet, "/v2/accounts/"+master+"/children", nil)
 	if err != nil || code != http.StatusOK {
 		t.Fatal(code, err)
 	}
@@ -149,17 +149,17 @@ func TestDemoAccount(t *testing.T) {
 		t.Fatalf("children %v", kids)
 	}
 	demo := kids[0].(map[string]any)["id"].(string)
-	code, env, _ = c.do(context.Background(), http.MethodGet, "/accounts/"+demo+"/callflows", nil)
+	code, env, _ = c.Request(context.Background(), http.MethodGet, "/v2/accounts/"+demo+"/callflows", nil)
 	if code != http.StatusOK || len(env["data"].([]any)) != 2 {
 		t.Fatalf("demo callflows: %d %v", code, env)
 	}
-	if err := p.term(); err != nil {
+	if err := p.Term(); err != nil {
 		t.Fatal(err)
 	}
 	p2 := start(t, "--data", data, "--master-api-key", masterKey(), "--roles", "nats,api", "--demo")
 	c2 := newClient(p2.addr)
-	c2.login(t, masterKey())
-	_, env, _ = c2.do(context.Background(), http.MethodGet, "/accounts/"+master+"/children", nil)
+	c2.Login(t, masterKey())
+	_, env, _ = c2.Request(context.Background(), http.MethodGet, "/v2/accounts/"+master+"/children", nil)
 	if len(env["data"].([]any)) != 1 {
 		t.Fatal("demo account created twice")
 	}

@@ -23,7 +23,7 @@ func TestSIPpCallWithPcapAudio(t *testing.T) {
 	p := start(t, "--data", filepath.Join(dir, "data"), "--master-api-key", masterKey(),
 		"--sip", edge, "--rtp-ip", "127.0.0.1", "--rtp-ports", fmt.Sprintf("%d-%d", rtpLow, rtpHigh))
 	c := newClient(p.addr)
-	master := c.login(t, masterKey())
+	master := c.Login(t, masterKey())
 	tn := provisionTenant(t, c, master, "sipp.e2e.test", dir)
 
 	uasPort, uacPort, uacMedia := freeUDPPort(t), freeUDPPort(t), freeUDPPort(t)
@@ -44,7 +44,7 @@ func TestSIPpCallWithPcapAudio(t *testing.T) {
 		"-mi", "127.0.0.1", "-mp", fmt.Sprint(uacMedia), "-rtp_echo", "-d", "4000", "-m", "1",
 		"-recv_timeout", "30000")
 	if uasOut, uasErr := uas(); uasErr != nil {
-		t.Fatalf("UAS: %v\n%s\n%s\nstrowger:\n%s", uasErr, uasOut, sippErrors(dir), p.out.String())
+		t.Fatalf("UAS: %v\n%s\n%s\nstrowger:\n%s", uasErr, uasOut, sippErrors(dir), p.Log())
 	}
 	peer.check(t, 2, rtpLow, rtpHigh)
 	if !<-sawChannel {

@@ -52,7 +52,7 @@ func TestSplitProcessesSpreadCallsAndSurviveMediaLoss(t *testing.T) {
 			"--rtp-ip", "127.0.0.1", "--rtp-ports", fmt.Sprintf("%d-%d", low, low+499))
 	}
 	c := newClient(core.addr)
-	master := c.login(t, masterKey())
+	master := c.Login(t, masterKey())
 	tn := provisionTenant(t, c, master, "split.e2e.test", dir)
 	uasPort := freeUDPPort(t)
 	registerCallee(t, tn, edge, uasPort, dir)
@@ -61,7 +61,7 @@ func TestSplitProcessesSpreadCallsAndSurviveMediaLoss(t *testing.T) {
 	// 20 overlapping calls: with two live nodes, both take some.
 	const first = 20
 	if err := placeCalls(t, tn, edge, dir, first, 10, 1500, uasPort, peer.port()); err != nil {
-		t.Fatalf("calls with both media nodes up: %v\ncore:\n%s", err, core.out.String())
+		t.Fatalf("calls with both media nodes up: %v\ncore:\n%s", err, core.Log())
 	}
 	perNode := func(cdrs []map[string]any) map[string]int {
 		m := map[string]int{}
@@ -80,10 +80,10 @@ func TestSplitProcessesSpreadCallsAndSurviveMediaLoss(t *testing.T) {
 	t.Logf("calls per media node: %v", spread)
 
 	// kill -9 media-a; a second later every new call must go to media-b.
-	if err := media["media-a"].signal(syscall.SIGKILL); err != nil {
+	if err := media["media-a"].Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	<-media["media-a"].done
+	<-media["media-a"].Done()
 	killed := time.Now()
 	// This wait is the requirement itself (the edge must stop choosing the
 	// dead node within about a second), not a wait for something to happen.
@@ -91,7 +91,7 @@ func TestSplitProcessesSpreadCallsAndSurviveMediaLoss(t *testing.T) {
 	const second = 10
 	if err := placeCalls(t, tn, edge, dir, second, 10, 500, uasPort, peer.port()); err != nil {
 		t.Fatalf("calls placed %s after media-a died: %v\ncore:\n%s\nmedia-b:\n%s", time.Since(killed).Round(time.Millisecond),
-			err, core.out.String(), media["media-b"].out.String())
+			err, core.Log(), media["media-b"].Log())
 	}
 	after := perNode(tn.waitCDRs(t, 2*(first+second), 15*time.Second))
 	if after["media-b-media"]-spread["media-b-media"] != second || after["media-a-media"] != spread["media-a-media"] {

@@ -1,5 +1,5 @@
 // Package server builds and runs the real strowger binary for end-to-end
-// tests (test/baresip, test/sipp) and talks to its REST API: start on free
+// tests (test/e2e, test/baresip, test/sipp) and talks to its REST API: start on free
 // loopback ports with a temporary data folder, log in with the master key,
 // create accounts and devices. Processes are stopped by their own PID when
 // the test ends. Only tests import it.
@@ -18,16 +18,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// Build compiles cmd/strowger into dir and returns the binary's path.
-func Build(dir string) (string, error) {
+// Build compiles cmd/strowger into dir with the go build flags (e.g.
+// "-race") and returns the binary's path.
+func Build(dir string, flags ...string) (string, error) {
 	bin := filepath.Join(dir, "strowger")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/strowger/strowger/cmd/strowger")
+	args := append(append([]string{"build"}, flags...), "-o", bin, "github.com/strowger/strowger/cmd/strowger")
+	cmd := exec.Command("go", args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("building strowger: %w", err)
@@ -35,16 +39,148 @@ func Build(dir string) (string, error) {
 	return bin, nil
 }
 
-// Server is one running `strowger serve`.
+// Main is a TestMain body: it builds the binary (with the go build flags)
+// into a temporary folder, sets *bin to its path, runs the tests, removes
+// the folder and exits with the tests' code.
+func Main(m *testing.M, bin *string, flags ...string) {
+	dir, err := os.MkdirTemp("", "strowger-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if *bin, err = Build(dir, flags...); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Proc is one running `strowger serve`, killed by its PID when the test
+// ends.
+type Proc struct {
+	cmd  *exec.Cmd
+	out  SyncBuffer
+	done chan struct{}
+}
+
+// SyncBuffer is a bytes.Buffer a child process writes and a test reads.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String is what was written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Spawn runs `bin serve args...` exactly as given, collecting its output;
+// it does not wait for the process to be ready (see WaitAPI, WaitLog).
+func Spawn(t testing.TB, bin string, args ...string) *Proc {
+	t.Helper()
+	p := &Proc{done: make(chan struct{})}
+	p.cmd = exec.Command(bin, append([]string{"serve"}, args...)...)
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(p.Kill)
+	return p
+}
+
+// wait polls ready every 50 ms for up to 60 s and fails the test when the
+// process exits first or the time runs out.
+func (p *Proc) wait(t testing.TB, what string, ready func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-p.done:
+			t.Fatalf("strowger exited early:\n%s", p.Log())
+		default:
+		}
+		if ready() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("strowger did not %s:\n%s", what, p.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// WaitAPI waits until the REST API on addr (host:port) answers.
+func (p *Proc) WaitAPI(t testing.TB, addr string) {
+	t.Helper()
+	p.wait(t, "answer on "+addr, func() bool {
+		resp, err := http.Get("http://" + addr + "/v2/none")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return true
+	})
+}
+
+// WaitLog waits until the process output contains s; for processes
+// without the api role.
+func (p *Proc) WaitLog(t testing.TB, s string) {
+	t.Helper()
+	p.wait(t, "log "+strconv.Quote(s), func() bool { return strings.Contains(p.Log(), s) })
+}
+
+// Log is what the process printed so far.
+func (p *Proc) Log() string { return p.out.String() }
+
+// PID is the process ID.
+func (p *Proc) PID() int { return p.cmd.Process.Pid }
+
+// Done is closed once the process has exited.
+func (p *Proc) Done() <-chan struct{} { return p.done }
+
+// Signal sends sig without waiting.
+func (p *Proc) Signal(sig syscall.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// Kill sends SIGKILL and waits for the process to be gone.
+func (p *Proc) Kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// Term sends SIGTERM and waits up to 30 s for an exit with code 0.
+func (p *Proc) Term() error {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		p.Kill()
+		return fmt.Errorf("no exit 30 s after SIGTERM")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		return fmt.Errorf("exit code %d:\n%s", code, p.Log())
+	}
+	return nil
+}
+
+// Server is one running `strowger serve` with the nats, api and edge roles.
 type Server struct {
+	*Proc
 	// API and SIP are the loopback host:port of the REST API and the SIP
 	// edge (UDP and TCP); Key is the master API key.
 	API, SIP, Key string
-
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
-	done chan struct{}
 }
 
 // FreeAddr returns a loopback host:port free for TCP and UDP at the time
@@ -75,96 +211,82 @@ func Start(t testing.TB, bin string, args ...string) *Server {
 	t.Helper()
 	kb := make([]byte, 32)
 	_, _ = rand.Read(kb)
-	s := &Server{API: FreeAddr(t), SIP: FreeAddr(t), Key: hex.EncodeToString(kb), done: make(chan struct{})}
-	full := append([]string{"serve", "--data", t.TempDir(), "--http", s.API, "--sip", s.SIP,
-		"--roles", "nats,api,edge", "--master-api-key", s.Key, "--log-level", "warn"}, args...)
-	s.cmd = exec.Command(bin, full...)
-	s.cmd.Stdout, s.cmd.Stderr = s, s
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
-	t.Cleanup(func() {
-		_ = s.cmd.Process.Signal(syscall.SIGKILL)
-		<-s.done
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get("http://" + s.API + "/v2/none")
-		if err == nil {
-			resp.Body.Close()
-			return s
-		}
-		select {
-		case <-s.done:
-			t.Fatalf("strowger exited:\n%s", s.Log())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("strowger did not answer on %s:\n%s", s.API, s.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	s := &Server{API: FreeAddr(t), SIP: FreeAddr(t), Key: hex.EncodeToString(kb)}
+	s.Proc = Spawn(t, bin, append([]string{"--data", t.TempDir(), "--http", s.API, "--sip", s.SIP,
+		"--roles", "nats,api,edge", "--master-api-key", s.Key, "--log-level", "warn"}, args...)...)
+	s.WaitAPI(t, s.API)
+	return s
 }
 
-// Write collects the process output.
-func (s *Server) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.out.Write(p)
-}
-
-// Log is what the process printed so far.
-func (s *Server) Log() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.out.String()
-}
-
-// PID is the server's process ID.
-func (s *Server) PID() int { return s.cmd.Process.Pid }
-
-// Client is a Kazoo API client logged in as the master account.
+// Client is a Kazoo API client; Login makes it the master account's.
 type Client struct {
 	Base, Token, Master string
 }
 
-// Login authenticates with the master API key.
+// NewClient is a client, not yet logged in, of the API on addr (host:port).
+func NewClient(addr string) *Client { return &Client{Base: "http://" + addr} }
+
+// httpClient bounds every request in time.
+var httpClient = &http.Client{Timeout: 30 * time.Second}
+
+// Login authenticates with the server's master API key.
 func (s *Server) Login(t testing.TB) *Client {
 	t.Helper()
-	c := &Client{Base: "http://" + s.API}
-	env := c.Do(t, http.MethodPut, "/v2/api_auth", map[string]any{"api_key": s.Key})
+	c := NewClient(s.API)
+	c.Login(t, s.Key)
+	return c
+}
+
+// Login authenticates with the master API key and returns the master
+// account's ID; it fails the test unless api_auth answers 201 with a token.
+func (c *Client) Login(t testing.TB, key string) string {
+	t.Helper()
+	code, env, err := c.Request(context.Background(), http.MethodPut, "/v2/api_auth", map[string]any{"api_key": key})
+	if err != nil || code != http.StatusCreated {
+		t.Fatalf("api_auth: %d %v %v", code, err, env)
+	}
 	c.Token, _ = env["auth_token"].(string)
 	c.Master, _ = env["data"].(map[string]any)["account_id"].(string)
 	if c.Token == "" || c.Master == "" {
 		t.Fatalf("api_auth: %v", env)
 	}
-	return c
+	return c.Master
 }
 
-// Do sends data in a {"data":...} envelope and fails the test on a
-// transport error or a status of 300 or more; it returns the envelope.
-func (c *Client) Do(t testing.TB, method, path string, data any) map[string]any {
-	t.Helper()
+// Request sends data (when not nil) in a {"data":...} envelope to path
+// (e.g. "/v2/accounts/ID") and returns the status and decoded envelope.
+func (c *Client) Request(ctx context.Context, method, path string, data any) (int, map[string]any, error) {
 	var body io.Reader
 	if data != nil {
 		b, _ := json.Marshal(map[string]any{"data": data})
 		body = bytes.NewReader(b)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, method, c.Base+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, body)
+	if err != nil {
+		return 0, nil, err
+	}
 	if c.Token != "" {
 		req.Header.Set("X-Auth-Token", c.Token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	var env map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil || resp.StatusCode >= 300 {
-		t.Fatalf("%s %s: %d %v %v", method, path, resp.StatusCode, env, err)
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		return resp.StatusCode, nil, fmt.Errorf("decoding %s %s: %w", method, path, err)
+	}
+	return resp.StatusCode, env, nil
+}
+
+// Do is Request that fails the test on a transport or decoding error or a
+// status of 300 or more; it returns the envelope.
+func (c *Client) Do(t testing.TB, method, path string, data any) map[string]any {
+	t.Helper()
+	code, env, err := c.Request(context.Background(), method, path, data)
+	if err != nil || code >= 300 {
+		t.Fatalf("%s %s: %d %v %v", method, path, code, env, err)
 	}
 	return env
 }

@@ -25,19 +25,7 @@ func TestMain(m *testing.M) {
 	if _, err := exec.LookPath("sipp"); err != nil {
 		os.Exit(m.Run())
 	}
-	dir, err := os.MkdirTemp("", "strowger-sipp-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	strowgerBin, err = server.Build(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	server.Main(m, &strowgerBin)
 }
 
 // runSIPp runs one scenario over the users in csv at rate/s and fails the
