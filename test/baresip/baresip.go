@@ -207,6 +207,17 @@ func (u *UA) WaitLog(substr string, from int, timeout time.Duration) error {
 	}
 }
 
+// Wait waits up to timeout for baresip to exit by itself (its Lifetime
+// ended, or a command made it quit).
+func (u *UA) Wait(timeout time.Duration) error {
+	select {
+	case <-u.done:
+		return nil
+	case <-time.After(timeout):
+		return fmt.Errorf("baresip did not exit within %s", timeout)
+	}
+}
+
 // LogLen is the current log length, to wait for lines logged after now.
 func (u *UA) LogLen() int { return len(u.Log()) }
 
@@ -310,20 +321,27 @@ func freeTCP(t testing.TB) string {
 	return l.Addr().String()
 }
 
-// freeUDPPort returns a loopback port free for both UDP and TCP (baresip
-// listens on both).
+// freeUDPPort returns a loopback port p free for UDP and TCP, with TCP p+1
+// free too: baresip listens on UDP and TCP p and TLS p+1.
 func freeUDPPort(t testing.TB) int {
 	t.Helper()
-	for range 20 {
+	for range 50 {
 		c, err := net.ListenPacket("udp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		port := c.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		c.Close()
-		if err == nil {
+		free := true
+		for _, q := range []int{port, port + 1} {
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(q))
+			if err != nil {
+				free = false
+				break
+			}
 			l.Close()
+		}
+		c.Close()
+		if free {
 			return port
 		}
 	}

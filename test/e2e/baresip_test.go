@@ -7,26 +7,23 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/strowger/strowger/test/server"
+	"github.com/strowger/strowger/test/baresip"
 )
 
-// needBaresip skips a test when baresip is not installed (scripts/test.sh
-// installs it).
+// needBaresip skips a test when baresip, or its sndfile module that
+// records what a phone hears, is not installed (scripts/test.sh installs
+// them).
 func needBaresip(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("baresip"); err != nil {
-		t.Skip("baresip is not installed (scripts/test.sh installs it: apt-get install baresip)")
-	}
-	if _, err := os.Stat("/usr/lib/baresip/modules/sndfile.so"); err != nil {
+	baresip.SkipIfMissing(t)
+	if _, err := os.Stat(filepath.Join(baresip.ModulePath, "sndfile.so")); err != nil {
 		t.Skip("baresip has no sndfile module to record what the callee hears")
 	}
 }
@@ -122,97 +119,28 @@ func toneSeconds(s []int16, rate int, hz float64) float64 {
 	return float64(good) / 10
 }
 
-// freeSIPPort finds p with UDP p and TCP p, p+1 free: baresip also binds
-// TCP and TLS (p+1) next to its SIP port.
-func freeSIPPort(t *testing.T) int {
+// startPhone runs baresip (test/baresip) for at most life with one
+// account registering through the edge; mic is the WAV it sends, and what
+// it hears is recorded under the returned folder (sndfile: *-dec.wav).
+func startPhone(t *testing.T, user, password, realm, edge, mic string, rtpLow int, life time.Duration, params string) (*baresip.UA, string) {
 	t.Helper()
-	for range 50 {
-		p := freeUDPPort(t)
-		ok := true
-		for _, q := range []int{p, p + 1} {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", q))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return p
-		}
-	}
-	t.Fatal("no free SIP port pair")
-	return 0
-}
-
-// baresip is one baresip instance with its own config folder.
-type baresip struct {
-	dir string
-	out *server.SyncBuffer
-	cmd *exec.Cmd
-	end chan struct{}
-}
-
-// startBaresip runs baresip for at most secs seconds with one account,
-// registering through the edge; mic is the WAV it sends, recordings go to
-// dir/rec (sndfile: *-dec.wav is what it heard).
-func startBaresip(t *testing.T, dir, user, password, realm, edge, mic string, rtpLow int, secs int, autoAnswer bool, commands ...string) *baresip {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Join(dir, "rec"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	config := strings.Join([]string{
-		"poll_method epoll",
-		fmt.Sprintf("sip_listen 127.0.0.1:%d", freeSIPPort(t)),
-		"net_interface 127.0.0.1",
-		"audio_player alsa,null",
-		"audio_alert alsa,null",
-		"audio_source aufile," + mic,
-		"audio_srate 8000",
-		"audio_channels 1",
-		fmt.Sprintf("rtp_ports %d-%d", rtpLow, rtpLow+49),
-		"module_path /usr/lib/baresip/modules",
-		"module g711.so", "module aufile.so", "module alsa.so", "module sndfile.so",
-		"snd_path " + filepath.Join(dir, "rec"),
-		"module_app account.so", "module_app menu.so",
-	}, "\n") + "\n"
-	answer := ""
-	if autoAnswer {
-		answer = ";answermode=auto"
-	}
-	account := fmt.Sprintf("<sip:%s@%s>;auth_pass=%s;outbound=\"sip:%s\";regint=300;audio_codecs=PCMU%s\n",
-		user, realm, password, edge, answer)
-	for name, body := range map[string]string{"config": config, "accounts": account} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	args := []string{"-f", dir, "-t", fmt.Sprint(secs)}
-	for _, c := range commands {
-		args = append(args, "-e", c)
-	}
-	cmd := exec.Command("baresip", args...)
-	b := &baresip{dir: dir, out: &server.SyncBuffer{}, cmd: cmd, end: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = b.out, b.out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = cmd.Wait(); close(b.end) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-b.end
+	rec := t.TempDir()
+	ua := baresip.Start(t, baresip.Options{
+		Accounts: []baresip.Account{{User: user, Password: password, Realm: realm, Proxy: edge, RegInt: 300,
+			Params: ";audio_codecs=PCMU" + params}},
+		Modules: []string{"aufile.so", "alsa.so", "sndfile.so"},
+		Config: []string{
+			"audio_player alsa,null",
+			"audio_alert alsa,null",
+			"audio_source aufile," + mic,
+			"audio_srate 8000",
+			"audio_channels 1",
+			fmt.Sprintf("rtp_ports %d-%d", rtpLow, rtpLow+49),
+			"snd_path " + rec,
+		},
+		Lifetime: life,
 	})
-	return b
-}
-
-// wait waits (bounded) for baresip to quit by its -t timer.
-func (b *baresip) wait(t *testing.T, limit time.Duration) {
-	t.Helper()
-	select {
-	case <-b.end:
-	case <-time.After(limit):
-		t.Fatalf("baresip did not quit within %s:\n%s", limit, b.out.String())
-	}
+	return ua, rec
 }
 
 // registered reports whether the account's SIP username has a binding.
@@ -231,9 +159,9 @@ func (tn *tenant) registered(t *testing.T, username string) bool {
 }
 
 // heardSeconds is the most seconds of an hz tone in any of the
-// recordings of what the phone in dir heard (sndfile's *-dec.wav).
-func heardSeconds(dir string, hz float64) (float64, []string) {
-	recs, _ := filepath.Glob(filepath.Join(dir, "rec", "*-dec.wav"))
+// recordings in rec of what a phone heard (sndfile's *-dec.wav).
+func heardSeconds(rec string, hz float64) (float64, []string) {
+	recs, _ := filepath.Glob(filepath.Join(rec, "*-dec.wav"))
 	best := 0.0
 	for _, r := range recs {
 		if s, rate, err := readWAV16(r); err == nil && rate > 0 {
@@ -250,25 +178,29 @@ func talkBothWays(t *testing.T, p *proc, dir, realm, edge, number string, caller
 	callerMic, calleeMic := filepath.Join(dir, "caller.wav"), filepath.Join(dir, "callee.wav")
 	writeToneWAV(t, callerMic, 20, 8000, callerHz)
 	writeToneWAV(t, calleeMic, 30, 8000, calleeHz)
-	ce := startBaresip(t, filepath.Join(dir, "callee"), callee[0], callee[1], realm, edge, calleeMic, 30700, 30, true)
+	ce, ceRec := startPhone(t, callee[0], callee[1], realm, edge, calleeMic, 30700, 30*time.Second, ";answermode=auto")
 	registered := func() bool {
-		return strings.Contains(ce.out.String(), "200 OK") || strings.Contains(ce.out.String(), "registered successfully")
+		return strings.Contains(ce.Log(), "200 OK") || strings.Contains(ce.Log(), "registered successfully")
 	}
 	if !waitFor(15*time.Second, registered) {
-		t.Fatalf("the callee did not register:\n%s", ce.out.String())
+		t.Fatalf("the callee did not register:\n%s", ce.Log())
 	}
-	cr := startBaresip(t, filepath.Join(dir, "caller"), caller[0], caller[1], realm, edge, callerMic, 30600, 8, false,
-		"/dial "+number)
-	cr.wait(t, 20*time.Second)
+	cr, crRec := startPhone(t, caller[0], caller[1], realm, edge, callerMic, 30600, 8*time.Second, "")
+	if _, err := cr.Command("dial", number); err != nil {
+		t.Fatal(err)
+	}
+	if err := cr.Wait(20 * time.Second); err != nil {
+		t.Fatalf("%v:\n%s", err, cr.Log())
+	}
 	for _, side := range []struct {
-		who, dir string
+		who, rec string
 		hz       float64
-	}{{"callee", ce.dir, callerHz}, {"caller", cr.dir, calleeHz}} {
+	}{{"callee", ceRec, callerHz}, {"caller", crRec, calleeHz}} {
 		var heard float64
 		var recs []string
-		if !waitFor(10*time.Second, func() bool { heard, recs = heardSeconds(side.dir, side.hz); return heard >= 3 }) {
+		if !waitFor(10*time.Second, func() bool { heard, recs = heardSeconds(side.rec, side.hz); return heard >= 3 }) {
 			t.Fatalf("the %s heard %.1f s of the other's %.0f Hz tone (recordings %v), want ≥ 3 s\ncaller:\n%s\ncallee:\n%s\nstrowger:\n%s",
-				side.who, heard, side.hz, recs, cr.out.String(), ce.out.String(), p.Log())
+				side.who, heard, side.hz, recs, cr.Log(), ce.Log(), p.Log())
 		}
 		t.Logf("the %s heard %.1f s of the other's %.0f Hz tone", side.who, heard, side.hz)
 	}
