@@ -369,17 +369,6 @@ func (s *Server) sendResponse(req sipbus.Envelope, callID string, epoch uint64, 
 	s.publish(bus.EdgeNodeSIP(req.Edge), env)
 }
 
-// sendRequest publishes a request towards a phone through edge.
-func (s *Server) sendRequest(edge string, flow *sipbus.Flow, callID string, epoch uint64, msg []byte) {
-	subj := bus.EdgeSIP
-	if edge != "" {
-		subj = bus.EdgeNodeSIP(edge)
-	}
-	env := sipbus.Envelope{Kind: sipbus.KindRequest, Edge: edge, Node: s.cfg.NodeID, Flow: flow,
-		CallID: callID, Epoch: epoch, Msg: msg}
-	s.publish(subj, env)
-}
-
 func (s *Server) publish(subject string, env sipbus.Envelope) {
 	b, err := env.Marshal()
 	if err != nil {

@@ -219,6 +219,13 @@ func (c *call) startPass(b *bridge) {
 		for _, t := range b.timers {
 			t.Stop()
 		}
+		// The group's time ran out: the members still ringing did not
+		// answer (their CDRs say NO_ANSWER, as when their own timer fires).
+		for _, l := range b.forks {
+			if !l.ended && !l.answered {
+				l.timedOut = true
+			}
+		}
 		c.cancelForks(nil)
 		c.checkBridge(b)
 	})
@@ -584,7 +591,7 @@ func (c *call) ack2xx(l *leg, r *sip.Response) {
 	o := l.newRequest("ACK", nil)
 	o.cseq = r.CSeq().SeqNo
 	o.contact = ""
-	c.s.sendRequest(l.edge, l.flow, l.callID, c.epochFor(l), buildRequest(o))
+	c.sendRequest(l, buildRequest(o))
 }
 
 // ackNon2xx ACKs a failure within the INVITE transaction (§17.1.1.3).
@@ -602,7 +609,7 @@ func (c *call) ackNon2xx(l *leg, r *sip.Response) {
 		o.branch = topBranch(r)
 		o.contact = ""
 	}
-	c.s.sendRequest(l.edge, l.flow, l.callID, c.epochFor(l), buildRequest(o))
+	c.sendRequest(l, buildRequest(o))
 }
 
 // cancelForks cancels every unanswered fork except keep.
@@ -643,7 +650,7 @@ func (c *call) sendCancel(l *leg) {
 	// CANCEL is its own non-INVITE transaction with the INVITE's branch:
 	// retransmitted on UDP (timer E) until its answer (or the INVITE's
 	// final answer) arrives.
-	c.s.sendRequest(l.edge, l.flow, l.callID, c.epochFor(l), msg)
+	c.sendRequest(l, msg)
 	if l.udp() {
 		var again func(c *call)
 		interval := c.s.cfg.T1
@@ -651,7 +658,7 @@ func (c *call) sendCancel(l *leg) {
 			if l.ended || l.cancelAnswered || c.finished {
 				return
 			}
-			c.s.sendRequest(l.edge, l.flow, l.callID, c.epochFor(l), msg)
+			c.sendRequest(l, msg)
 			interval = min(2*interval, t2)
 			c.timer(interval, again)
 		}

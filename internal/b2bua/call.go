@@ -11,6 +11,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/strowger/strowger/internal/bus"
 	"github.com/strowger/strowger/internal/callflow"
 	"github.com/strowger/strowger/internal/clock"
 	"github.com/strowger/strowger/internal/media"
@@ -71,7 +72,7 @@ type leg struct {
 func (l *leg) udp() bool { return l.flow == nil || !strings.EqualFold(l.flow.Transport, "tcp") }
 
 func (l *leg) sendResp(msg []byte) {
-	l.c.s.sendResponse(sipbus.Envelope{Edge: l.edge, Flow: l.flow}, l.callID, l.c.epochFor(l), msg)
+	l.c.sendResponse(sipbus.Envelope{Edge: l.edge, Flow: l.flow}, l, msg)
 }
 
 // fromValue and toValue are our From and To for requests in this dialog.
@@ -119,6 +120,10 @@ type call struct {
 	id     string
 	log    *slog.Logger
 	events chan func(*call)
+	// outbox holds the SIP messages a handler sent; run publishes them
+	// once the handler returns, so every timer the handler armed already
+	// runs before any phone can see (and answer) what it sent.
+	outbox []outMsg
 	done   chan struct{}
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -231,14 +236,45 @@ func (c *call) run() {
 	defer close(c.done)
 	for f := range c.events {
 		f(c)
-		if c.finished {
-			return
+		if !c.finished {
+			c.maybeFinish()
 		}
-		c.maybeFinish()
+		c.flush()
 		if c.finished {
 			return
 		}
 	}
+}
+
+// outMsg is one SIP message queued on a call's outbox.
+type outMsg struct {
+	subject string
+	env     sipbus.Envelope
+}
+
+// sendRequest queues a request to l's phone (through l's edge).
+func (c *call) sendRequest(l *leg, msg []byte) {
+	subj := bus.EdgeSIP
+	if l.edge != "" {
+		subj = bus.EdgeNodeSIP(l.edge)
+	}
+	c.outbox = append(c.outbox, outMsg{subj, sipbus.Envelope{Kind: sipbus.KindRequest, Edge: l.edge,
+		Node: c.s.cfg.NodeID, Flow: l.flow, CallID: l.callID, Epoch: c.epochFor(l), Msg: msg}})
+}
+
+// sendResponse queues a response to the request that arrived in req.
+func (c *call) sendResponse(req sipbus.Envelope, l *leg, msg []byte) {
+	c.outbox = append(c.outbox, outMsg{bus.EdgeNodeSIP(req.Edge), sipbus.Envelope{Kind: sipbus.KindResponse,
+		Edge: req.Edge, Node: c.s.cfg.NodeID, Flow: req.Flow, CallID: l.callID, Epoch: c.epochFor(l), Msg: msg}})
+}
+
+// flush publishes the outbox in order.
+func (c *call) flush() {
+	for i, m := range c.outbox {
+		c.s.publish(m.subject, m.env)
+		c.outbox[i] = outMsg{}
+	}
+	c.outbox = c.outbox[:0]
 }
 
 // epochFor is the ownership epoch a leg's messages carry: 1 once its key
@@ -614,7 +650,7 @@ func (c *call) inDialog(l *leg, in inbound) {
 		if code >= 200 {
 			l.stx[branch] = msg
 		}
-		c.s.sendResponse(in.env, l.callID, c.epochFor(l), msg)
+		c.sendResponse(in.env, l, msg)
 		return msg
 	}
 	if req.Method == sip.CANCEL {

@@ -37,7 +37,7 @@ func (l *leg) send(tx *clientTx) {
 	c := l.c
 	tx.l = l
 	l.ctx[tx.branch] = tx
-	c.s.sendRequest(l.edge, l.flow, l.callID, c.epochFor(l), tx.msg)
+	c.sendRequest(l, tx.msg)
 	tx.interval = c.s.cfg.T1
 	if l.udp() {
 		tx.retrans = c.timer(tx.interval, func(c *call) { tx.retransmit() })
@@ -58,7 +58,7 @@ func (tx *clientTx) retransmit() {
 		return
 	}
 	c := tx.l.c
-	c.s.sendRequest(tx.l.edge, tx.l.flow, tx.l.callID, c.epochFor(tx.l), tx.msg)
+	c.sendRequest(tx.l, tx.msg)
 	tx.interval *= 2
 	if tx.method != "INVITE" && (tx.interval > t2 || tx.gotResp) {
 		tx.interval = t2
