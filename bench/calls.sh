@@ -14,8 +14,8 @@
 #            per live call (RSS, and goroutines and live heap after a GC from
 #            /debug/pprof via --pprof, before and during the calls).
 #
-# Env: RATES="200 500 1000" DUR=10 CONC="250 500 700" RTP_DUR=20 USERS=2000
-#      RTP_PORTS=30000-32999 (4 ports per call: the range bounds N), KAMAILIO=1,
+# Env: RATES="200 500 1000" DUR=10 CONC="500 1000" RTP_DUR=20 USERS=2000 (CONC above 1,000 needs USERS >= 2 CONC)
+#      RTP_PORTS=20000-29999 (4 ports per call: the range bounds N to 2,500), KAMAILIO=1,
 #      FSYNC=always (Strowger --fsync; CDRs are written durably at every hangup),
 #      PROFILE=1 (a CPU profile of Strowger during each setup-rate run and each RTP
 #      run, with its top functions).
@@ -30,8 +30,8 @@ SHARED=${SHARED_BENCH:-$ROOT/../shared/bench}
 . "$SHARED/lib.sh"
 MODE=${1:-all}
 RATES=${RATES:-200 500 1000}; DUR=${DUR:-10}
-CONC=${CONC:-250 500 700}; RTP_DUR=${RTP_DUR:-20}
-USERS=${USERS:-2000}; RTP_PORTS=${RTP_PORTS:-30000-32999}
+CONC=${CONC:-500 1000}; RTP_DUR=${RTP_DUR:-20}
+USERS=${USERS:-2000}; RTP_PORTS=${RTP_PORTS:-20000-29999}
 SIP=127.0.0.1:35060; HTTP=127.0.0.1:38000; PPROF=127.0.0.1:38001; KAM_PORT=35064
 export UAS_PORT=35062 UAC_PORT=35063
 GEN_A=35066; GEN_B=35067

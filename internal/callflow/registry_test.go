@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/strowger/strowger/internal/callflow"
@@ -53,8 +54,12 @@ func TestRegisterPanics(t *testing.T) {
 	}
 }
 
+// registerTestModule registers the test-only module once per process, so
+// the test also passes with -count > 1.
+var registerTestModule = sync.OnceFunc(func() { callflow.Register(fake("zz_test_only")) })
+
 func TestRegisterAndLookup(t *testing.T) {
-	callflow.Register(fake("zz_test_only"))
+	registerTestModule()
 	if m, ok := callflow.Lookup("zz_test_only"); !ok || m.Name() != "zz_test_only" {
 		t.Fatal("registered module not found")
 	}

@@ -259,6 +259,31 @@ func (e *Edge) Addr() netip.AddrPort { return e.addr }
 // Location exposes the location store (the api role builds its own).
 func (e *Edge) Location() *location.Store { return e.loc }
 
+// listen binds UDP and TCP on the same address. With port 0 the kernel
+// picks a UDP port whose TCP twin may be taken by another socket: a few
+// fresh picks are tried before giving up.
+func (e *Edge) listen(ua *net.UDPAddr) error {
+	const attempts = 8
+	for i := 0; ; i++ {
+		udp, err := net.ListenUDP("udp", ua)
+		if err != nil {
+			return fmt.Errorf("edge: listening on udp %s: %w", e.cfg.Listen, err)
+		}
+		_ = udp.SetReadBuffer(8 << 20)
+		bound := udp.LocalAddr().(*net.UDPAddr).AddrPort()
+		tcp, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(bound))
+		if err != nil {
+			_ = udp.Close()
+			if ua.Port == 0 && i < attempts-1 {
+				continue
+			}
+			return fmt.Errorf("edge: listening on tcp %s: %w", bound, err)
+		}
+		e.udp, e.tcp, e.addr = udp, tcp, bound
+		return nil
+	}
+}
+
 // Start opens the listeners and subscriptions and returns once serving.
 func (e *Edge) Start(ctx context.Context) error {
 	e.ctx, e.cancel = context.WithCancel(context.Background())
@@ -266,17 +291,10 @@ func (e *Edge) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("edge: listen address %q: %w", e.cfg.Listen, err)
 	}
-	e.udp, err = net.ListenUDP("udp", ua)
-	if err != nil {
-		return fmt.Errorf("edge: listening on udp %s: %w", e.cfg.Listen, err)
+	if err := e.listen(ua); err != nil {
+		return err
 	}
-	_ = e.udp.SetReadBuffer(8 << 20)
-	bound := e.udp.LocalAddr().(*net.UDPAddr).AddrPort()
-	e.tcp, err = net.ListenTCP("tcp", net.TCPAddrFromAddrPort(bound))
-	if err != nil {
-		_ = e.udp.Close()
-		return fmt.Errorf("edge: listening on tcp %s: %w", bound, err)
-	}
+	bound := e.addr
 	e.addr = netip.AddrPortFrom(bound.Addr().Unmap(), bound.Port())
 	e.advHost, e.advPort = e.addr.Addr().String(), int(e.addr.Port())
 	if e.cfg.Advertise != "" {
