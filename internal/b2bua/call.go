@@ -168,7 +168,7 @@ type call struct {
 	reinv      *reinvite
 	late       bool          // the caller's INVITE had no SDP: we offer in our 200
 	pending    *pendingOffer // an offer of ours in a 2xx, its answer due in the ACK
-	inSetup    bool // counted in Server.setup (see overload.go)
+	inSetup    bool          // counted in Server.setup (see overload.go)
 	created    time.Time
 	answeredAt time.Time
 }
