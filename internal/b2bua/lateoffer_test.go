@@ -466,3 +466,27 @@ func (en *env) calleeOffer(callID string) []byte {
 	}
 	return b
 }
+
+// TestOfferlessReinviteAckWithoutAnswer: an ACK that owes the answer to
+// our re-offer and has none ends the call like a late offer's would.
+func TestOfferlessReinviteAckWithoutAnswer(t *testing.T) {
+	t.Parallel()
+	en, alice, bob := newBridgeEnv(t, nil)
+	d, bd := setupCall(t, en, alice, bob)
+	reinviteNoSDP(bob, bd)
+	bob.ackWith(bd, bd.cseq, "")
+	for _, p := range []*phone{alice, bob} {
+		bye := p.req(sip.BYE)
+		if r := bye.GetHeader("Reason"); r == nil || !strings.Contains(r.Value(), "cause=488") {
+			t.Fatalf("BYE without the 488 Reason:\n%s", bye)
+		}
+		p.respond(bye, 200, "", "")
+	}
+	en.noLiveCalls()
+	recs := en.cdrs(2)
+	for _, id := range []string{d.callID, bd.callID} {
+		if r := recs[id]; r.HangupCause != "INCOMPATIBLE_DESTINATION" || r.HangupCode != "sip:488" {
+			t.Fatalf("CDR of %s: %+v", id, r)
+		}
+	}
+}
