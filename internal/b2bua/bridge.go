@@ -293,8 +293,12 @@ func (c *call) fork(b *bridge, t target, bd location.Binding) error {
 	codecs := c.offerCodecs()
 	l.offered = codecs
 	rtp, rtcp := c.portsB.RTPAddr(), c.portsB.RTCPAddr()
+	ptime := sdp.DefaultPtime
+	if c.negA != nil {
+		ptime = c.negA.Ptime
+	}
 	offer, err := sdp.Offer(sdp.Local{Origin: c.originB, Addr: c.s.cfg.RTPIP, Port: int(rtp.Port()), RTCPPort: int(rtcp.Port())},
-		codecs, sdp.SendRecv, c.negA.Ptime)
+		codecs, sdp.SendRecv, ptime)
 	if err != nil {
 		return err
 	}
@@ -340,7 +344,12 @@ func (c *call) fork(b *bridge, t target, bd location.Binding) error {
 // offerCodecs is what we offer callees: the caller's accepted formats, so
 // both legs share codecs and nothing is transcoded.
 // After Answer, negA holds the one codec the caller was answered with.
+// A late-offer caller has told us nothing yet: callees get everything we
+// relay, and the caller is offered what the callee picks.
 func (c *call) offerCodecs() []sdp.Codec {
+	if c.negA == nil {
+		return sdp.DefaultCodecs()
+	}
 	return append([]sdp.Codec(nil), c.negA.Codecs...)
 }
 
@@ -420,9 +429,19 @@ func (c *call) forkResponse(b *bridge, l *leg, r *sip.Response) {
 }
 
 // earlyToCaller relays 180/183 to the caller, with our SDP when the
-// callee sent early media.
+// callee sent early media. A late-offer caller gets no SDP: we have no
+// answer from it, and an offer may not go in an unreliable provisional
+// (RFC 3261 §13.2.1), so its early media waits for the answer.
 func (c *call) earlyToCaller(l *leg, r *sip.Response) {
 	if c.invFinal != 0 || c.answered {
+		return
+	}
+	if c.late {
+		code := 180
+		if r.StatusCode == 183 {
+			code = 183
+		}
+		c.answerInvite(code, "", nil)
 		return
 	}
 	if len(r.Body()) > 0 {
@@ -448,7 +467,19 @@ func (c *call) applyCalleeAnswer(l *leg, body []byte) error {
 	if err != nil {
 		return err
 	}
-	l.neg, l.lastOffer = negB, ans
+	if c.late && !c.answered {
+		return c.offerCaller(l, negB, ans)
+	}
+	l.neg, l.lastOffer, l.ownDir = negB, ans, true
+	if c.negA == nil {
+		// Answered late-offer caller whose ACK is still due: its side of
+		// the relay waits for that answer.
+		if c.relay == nil {
+			return errMediaGone
+		}
+		c.relay.Update(media.LegB, media.SpecFromSDP(negB, c.originB))
+		return nil
+	}
 	if !c.answered || c.sdpA == nil {
 		var allow []string
 		for _, cd := range negB.Codecs {

@@ -57,6 +57,9 @@ type leg struct {
 	offered                     []sdp.Codec
 	neg                         *sdp.Negotiated // last negotiation with this leg
 	lastOffer                   *sdp.Session    // last SDP it sent us
+	// ownDir: the direction in neg was the leg's free choice (it offered,
+	// or answered a sendrecv offer), not a mirror of the other leg's hold.
+	ownDir bool
 
 	ctx   map[string]*clientTx // client transactions by branch
 	stx   map[string][]byte    // in-dialog server transactions: branch → answer
@@ -163,7 +166,9 @@ type call struct {
 	position   []string
 	lastResult callflow.BridgeResult
 	reinv      *reinvite
-	inSetup    bool // counted in Server.setup (see overload.go)
+	late       bool          // the caller's INVITE had no SDP: we offer in our 200
+	pending    *pendingOffer // an offer of ours in a 2xx, its answer due in the ACK
+	inSetup    bool          // counted in Server.setup (see overload.go)
 	created    time.Time
 	answeredAt time.Time
 }
@@ -321,25 +326,26 @@ func (c *call) start() {
 		c.rejectEarly(400, "Missing Contact")
 		return
 	}
+	var err error
 	if len(req.Body()) == 0 {
-		// A late offer (SDP in the ACK) is not supported: an anchored
-		// B2BUA needs the caller's codecs before it can offer them on.
-		c.rejectEarly(488, "SDP offer required")
-		return
+		// A late offer: callees get our own offer, the caller our offer
+		// in the 200 and its answer comes in the ACK (lateoffer.go).
+		c.late = true
+	} else {
+		offer, err := sdp.Parse(req.Body())
+		if err != nil {
+			c.rejectEarly(sdp.StatusCode(err), "")
+			c.log.Info("caller SDP refused", "err", err)
+			return
+		}
+		neg, err := sdp.Negotiate(offer, sdp.Options{})
+		if err != nil {
+			c.rejectEarly(sdp.StatusCode(err), "", `Warning: 305 strowger "Incompatible media format"`)
+			c.log.Info("caller SDP not acceptable", "err", err)
+			return
+		}
+		c.offerA, c.negA, c.a.lastOffer, c.a.ownDir = offer, neg, offer, true
 	}
-	offer, err := sdp.Parse(req.Body())
-	if err != nil {
-		c.rejectEarly(sdp.StatusCode(err), "")
-		c.log.Info("caller SDP refused", "err", err)
-		return
-	}
-	neg, err := sdp.Negotiate(offer, sdp.Options{})
-	if err != nil {
-		c.rejectEarly(sdp.StatusCode(err), "", `Warning: 305 strowger "Incompatible media format"`)
-		c.log.Info("caller SDP not acceptable", "err", err)
-		return
-	}
-	c.offerA, c.negA, c.a.lastOffer = offer, neg, offer
 	if c.portsA, err = c.s.d.Ports.Allocate(); err == nil {
 		c.portsB, err = c.s.d.Ports.Allocate()
 	}
@@ -623,6 +629,7 @@ func (c *call) fromCaller(in inbound) {
 		if c.a.final != nil && req.CSeq().SeqNo == c.a.final.cseq {
 			c.a.final.stop()
 		}
+		c.ackFrom(c.a, req)
 	default:
 		c.inDialog(c.a, in)
 	}
@@ -636,6 +643,7 @@ func (c *call) inDialog(l *leg, in inbound) {
 		if l.final != nil && req.CSeq().SeqNo == l.final.cseq {
 			l.final.stop()
 		}
+		c.ackFrom(l, req)
 		return
 	}
 	if prev, ok := l.stx[branch]; ok {
@@ -699,14 +707,16 @@ func (c *call) byeFrom(l *leg) {
 	}
 }
 
-// bye hangs up a leg with a BYE (no-op on an ended leg).
-func (c *call) bye(l *leg, cause string) {
+// bye hangs up a leg with a BYE (no-op on an ended leg); extra are
+// header lines for it (a Reason).
+func (c *call) bye(l *leg, cause string, extra ...string) {
 	if l.ended {
 		return
 	}
 	l.end(cause, "sip:200")
 	o := l.newRequest("BYE", nil)
 	o.contact = ""
+	o.extra = extra
 	l.send(&clientTx{method: "BYE", branch: o.branch, cseq: o.cseq, msg: buildRequest(o)})
 }
 

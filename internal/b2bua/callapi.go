@@ -120,6 +120,9 @@ func (c *call) answerCaller() error {
 	if c.portsA == nil || c.portsB == nil {
 		return errMediaGone
 	}
+	if c.negA == nil {
+		return c.answerLateCaller() // a late offer: we offer in the 200
+	}
 	neg := *c.negA
 	neg.Codecs, neg.RecvCodecs = nil, nil
 	audio := false

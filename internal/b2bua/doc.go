@@ -47,6 +47,31 @@
 // updated when the answer comes back. Codecs are never transcoded: PCMU,
 // PCMA and telephone-event only, 488 when the caller offers none of them.
 //
+// # Late offers (lateoffer.go)
+//
+// A caller's INVITE without SDP is a late offer (RFC 3261 §13.2.1, RFC
+// 3264): its ports are taken at once, and every fork is offered our own
+// session on leg B (PCMU, PCMA, telephone-event), so the callee side is an
+// ordinary early offer. Provisionals reach such a caller as 180/183
+// without SDP (no offer in an unreliable provisional; its early media
+// waits). The winning 2xx fixes the codecs: the caller's 200 carries our
+// offer (our leg-A address, the callee's audio codecs plus
+// telephone-event), retransmitted unchanged until the ACK, and the relay
+// starts with the caller's side unknown. The first ACK of that INVITE
+// carries the answer: it is negotiated and the caller's side of the relay
+// pointed at its address (latching as usual); later ACKs are ignored. An
+// ACK without an answer, or with one we cannot use, ends the call: BYE to
+// both legs with Reason cause 488, CDRs INCOMPATIBLE_DESTINATION
+// sip:488. A callflow that answers a late-offer caller itself (Answer)
+// offers everything we relay the same way. A re-INVITE without SDP from
+// either leg of an answered call is answered 200 with our current session
+// for that leg (its o= version bumped only when the body changes, RFC
+// 3264 §8; direction sendrecv unless the other leg holds by its own
+// choice), and the ACK's answer is applied to that leg's side of the
+// relay (hold, resume, new address) without a re-INVITE to the other leg.
+// While an answer is due, the checkpoint's pending_offer says so and a
+// re-INVITE from either leg gets 491 (RFC 3261 §14.2).
+//
 // # Overload
 //
 // A new INVITE is admitted only while fewer than Config.MaxSetupCalls
@@ -65,7 +90,8 @@
 // Every phone-facing leg has a key store.CallKey(call-id) in
 // store.BucketCalls (Record: owner_node, epoch 1, the leg as a channel, and
 // on the caller's key the whole Checkpoint: both dialogs, SDP origins,
-// media.State, callflow position). The caller's key is written before any
+// media.State, callflow position, late_offer and any pending_offer whose
+// answer an ACK still owes). The caller's key is written before any
 // answer but 100 Trying, a callee's before its INVITE leaves; keys are
 // checkpointed on answer, bridge, re-INVITE and callflow position, and
 // removed when the call ends. Events CHANNEL_CREATE, CHANNEL_ANSWER,

@@ -307,9 +307,6 @@ func TestRequireUnsupported420(t *testing.T) {
 	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
 	alice := en.phone("100")
 	alice.register()
-	// A caller without SDP gets 488 (no late offer through an anchored B2BUA).
-	d0 := alice.call("101", "")
-	alice.ackFailure(d0, alice.resp(488))
 	// An INVITE requiring 100rel.
 	d := alice.callWith("101", alice.sdpBody(1, "", 0), "Require: 100rel")
 	r := alice.resp(420)
@@ -318,7 +315,7 @@ func TestRequireUnsupported420(t *testing.T) {
 	}
 	alice.ackFailure(d, r)
 	en.noLiveCalls()
-	if a := en.cdrs(2)[d.callID]; a.HangupCode != "sip:420" {
+	if a := en.cdrs(1)[d.callID]; a.HangupCode != "sip:420" {
 		t.Fatalf("caller CDR %+v", a)
 	}
 }

@@ -79,14 +79,15 @@ func (c *call) reinviteFrom(x *leg, in inbound, respond responder) {
 		respond(491, "", respOpts{extra: []string{"Retry-After: 2"}})
 		return
 	}
-	if c.reinv != nil {
+	if c.reinv != nil || c.pending != nil {
+		// An offer of ours is outstanding (RFC 3261 §14.2).
 		respond(491, "", respOpts{})
 		return
 	}
 	if len(req.Body()) == 0 {
-		// An offerless re-INVITE: re-offer what we have; the answer in the
-		// ACK changes nothing we relay.
-		ok200(c.currentSDP(x))
+		// An offerless re-INVITE (a session refresh, or asking for our
+		// offer): our offer in the 200, the answer in the ACK.
+		c.offerIn2xx(x, req, respond)
 		return
 	}
 	offer, err := sdp.Parse(req.Body())
@@ -115,7 +116,7 @@ func (c *call) reinviteFrom(x *leg, in inbound, respond responder) {
 			respond(500, "", respOpts{})
 			return
 		}
-		x.neg, x.lastOffer = negX, offer
+		x.neg, x.lastOffer, x.ownDir = negX, offer, true
 		c.setSDP(x, ans)
 		c.relay.Update(c.legID(x), media.SpecFromSDP(negX, *c.origin(x)))
 		ok200(ans)
@@ -173,8 +174,8 @@ func (c *call) reinviteFrom(x *leg, in inbound, respond responder) {
 			respond(500, "", respOpts{})
 			return
 		}
-		y.neg, y.lastOffer = negY, ans
-		x.neg, x.lastOffer = negX2, offer
+		y.neg, y.lastOffer, y.ownDir = negY, ans, dir == sdp.SendRecv
+		x.neg, x.lastOffer, x.ownDir = negX2, offer, true
 		c.setSDP(y, body)
 		c.setSDP(x, ansX)
 		c.relay.Update(c.legID(x), media.SpecFromSDP(negX2, *c.origin(x)))

@@ -65,6 +65,11 @@ type Checkpoint struct {
 	OriginA      sdp.Origin    `json:"origin_a"`
 	OriginB      sdp.Origin    `json:"origin_b"`
 	Media        *media.State  `json:"media,omitempty"`
+	// LateOffer: the caller's INVITE had no SDP; our 200 carried the offer.
+	LateOffer bool `json:"late_offer,omitempty"`
+	// PendingOffer is an offer of ours in a 2xx whose answer the ACK has
+	// not brought yet (a late-offer caller's 200, an offerless re-INVITE).
+	PendingOffer *PendingOffer `json:"pending_offer,omitempty"`
 	Created      time.Time     `json:"created"`
 	Answered     time.Time     `json:"answered,omitzero"`
 }
@@ -144,6 +149,7 @@ func (c *call) checkpoint() error {
 	if c.peer != nil {
 		cp.Bridged = c.peer.callID
 	}
+	cp.LateOffer, cp.PendingOffer = c.late, c.pending.state()
 	if c.relay != nil {
 		st := c.relay.State()
 		cp.Media = &st
