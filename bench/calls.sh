@@ -71,6 +71,9 @@ goroutines() { curl -s "http://$PPROF/debug/pprof/goroutine?debug=1" | awk 'NR =
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 heap_inuse() { curl -s "http://$PPROF/debug/pprof/heap?gc=1&debug=1" | awk '/^# HeapInuse = / {print $4}'; }
 cpu_ticks_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Busy and total jiffies of the whole machine: how much of the two cores
+# everything (server, load tools, anything else running) used in a run.
+sys_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat; }
 
 if [ "$MODE" = setup ] || [ "$MODE" = all ]; then
   echo "== call setup rate, $DUR s per rate, hold U(0,1) s"
@@ -151,21 +154,27 @@ if [ "$MODE" = concurrent ] || [ "$MODE" = all ]; then
     awk '$1 == "A" {a[$2] = $3} $1 == "B" {b[$2] = $3}
          END {i = 0; for (k in a) if (k in b) print i++, a[k], b[k]}' \
       "$OUT"/calls-uac_*_logs.log "$OUT"/calls-uas_*_logs.log > "$OUT/calls.txt"
-    C0=$(cpu_ticks_of "$SPID"); T0=$(date +%s%N)
+    C0=$(cpu_ticks_of "$SPID"); T0=$(date +%s%N); read -r SB0 ST0 <<<"$(sys_ticks)"
     if [ "${PROFILE:-0}" = 1 ]; then
       ( sleep 4; curl -s -o "$OUT/cpu.pprof" "http://$PPROF/debug/pprof/profile?seconds=$((RTP_DUR - 2))" ) &
       BG+=("$!")
     fi
-    "$WORK/rtpgen" "$OUT/calls.txt" "$RTP_DUR" 1 "$GEN_A" "$GEN_B" 3 >"$OUT/rtpgen.out" 2>&1 || true
+    "$WORK/rtpgen" "$OUT/calls.txt" "$RTP_DUR" 1 "$GEN_A" "$GEN_B" 3 >"$OUT/rtpgen.out" 2>&1 &
+    GPID=$!; BG+=("$GPID")
+    GC1=0; while kill -0 "$GPID" 2>/dev/null; do GC1=$(cpu_ticks_of "$GPID" 2>/dev/null || echo "$GC1"); sleep 0.5; done
+    wait "$GPID" || true
     if [ -s "$OUT/cpu.pprof" ]; then
       go tool pprof -top -nodecount=30 "$WORK/strowger" "$OUT/cpu.pprof" 2>/dev/null | sed -n '1,40p' > "$OUT/cpu.top.txt" || true
       echo "  CPU profile: $OUT/cpu.pprof (top functions in $OUT/cpu.top.txt)"
     fi
-    C1=$(cpu_ticks_of "$SPID"); T1=$(date +%s%N)
+    C1=$(cpu_ticks_of "$SPID"); T1=$(date +%s%N); read -r SB1 ST1 <<<"$(sys_ticks)"
     cpu=$(awk -v c="$((C1 - C0))" -v t="$((T1 - T0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", c / hz / (t / 1e9) * 100}')
+    gen_cpu=$(awk -v c="${GC1:-0}" -v t="$((T1 - T0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", c / hz / (t / 1e9) * 100}')
+    # Machine busy over the run, in % of one core (200 = both cores busy).
+    sys_cpu=$(awk -v b="$((SB1 - SB0))" -v t="$((ST1 - ST0))" -v n="$(nproc)" 'BEGIN {printf "%.0f", b / t * n * 100}')
     per=$(awk -v n="$n" -v g0="$G0" -v g1="$G1" -v r0="$R0" -v r1="$R1" -v h0="$H0" -v h1="$H1" \
       'BEGIN {printf "goroutines_per_call=%.1f rss_per_call_kib=%.1f heap_per_call_kib=%.1f", (g1-g0)/n, (r1-r0)/n, (h1-h0)/n/1024}')
-    LINE="CONCURRENT n=$n $(tail -1 "$OUT/rtpgen.out") srv_cpu=${cpu}% $per goroutines=$G0->$G1 rss_kib=$R0->$R1"
+    LINE="CONCURRENT n=$n $(tail -1 "$OUT/rtpgen.out") srv_cpu=${cpu}% rtpgen_cpu=${gen_cpu}% machine_cpu=${sys_cpu}% $per goroutines=$G0->$G1 rss_kib=$R0->$R1"
     echo "$LINE"
     echo "$(date -Is) $LINE" >> "$BENCH_RESULTS/summary.log"
     wait "$UAC" 2>/dev/null || echo "  (UAC: some calls failed, see $OUT/uac.out)"
