@@ -154,13 +154,13 @@ func (e *Edge) tryNode(iv *pendingInvite, node sipbus.Heartbeat) {
 func (e *Edge) retransmitted(iv *pendingInvite) {
 	iv.mu.Lock()
 	defer iv.mu.Unlock()
-	if iv.final || iv.node == "" {
+	if iv.byEdge || iv.node == "" {
 		return // the edge's own final is resent from the txCache
 	}
 	e.relayToNode(iv.req, iv.f, iv.node, iv.subject, iv.auth)
 }
 
-// cancelled handles the phone's CANCEL of iv: the edge answers it, and
+// cancelInvite handles the phone's CANCEL of iv: the edge answers it, and
 // passes it on to the node that has the call. It returns the answer to
 // the CANCEL.
 func (e *Edge) cancelInvite(iv *pendingInvite) *response {
