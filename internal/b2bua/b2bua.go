@@ -66,6 +66,10 @@ type Config struct {
 	// MinFreePortPairs refuses new INVITEs with 503 while fewer RTP port
 	// pairs are free (0: 2, the pairs one call needs; negative disables).
 	MinFreePortPairs int
+	// MaxCalls bounds the live calls of this node (those being refused
+	// included): past it new INVITEs get the overload 503 (0 or negative:
+	// unbounded). It also scales the load the node announces.
+	MaxCalls int
 	// OverloadRetryAfter is the Retry-After sent with an overload 503,
 	// rounded up to whole seconds (0: 5 s).
 	OverloadRetryAfter time.Duration
@@ -220,6 +224,9 @@ func (s *Server) LiveCalls() int { return int(s.live.Load()) }
 
 func (s *Server) load() float64 {
 	capacity := s.d.Ports.Capacity() / 2 // two port pairs per call
+	if s.cfg.MaxCalls > 0 && s.cfg.MaxCalls < capacity {
+		capacity = s.cfg.MaxCalls
+	}
 	if capacity <= 0 {
 		return 1
 	}

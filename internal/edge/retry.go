@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -335,4 +336,20 @@ func (e *Edge) finalFromEdge(iv *pendingInvite, r response) {
 	}
 	e.log.Info("answered a new call from the edge", "code", strconv.Itoa(r.code), "call_id", iv.req.CallID().Value())
 	e.send(iv.f, b)
+}
+
+// LiveNodes lists the media nodes the edge would send a new call to now
+// (live heartbeat, not draining), sorted.
+func (e *Edge) LiveNodes() []string {
+	now := e.clk.Now()
+	e.nodes.mu.RLock()
+	out := make([]string, 0, len(e.nodes.nodes))
+	for id, h := range e.nodes.nodes {
+		if !h.Draining && h.ExpiresAt.After(now) {
+			out = append(out, id)
+		}
+	}
+	e.nodes.mu.RUnlock()
+	slices.Sort(out)
+	return out
 }
