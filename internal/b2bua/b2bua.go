@@ -105,6 +105,8 @@ type Server struct {
 	// legs) to its call; sync.Map keeps the call path free of a global
 	// lock.
 	calls sync.Map // string → *call
+	chans sync.Map // string → *chanEntry: legs in the channel index (channels.go)
+	js    jetstream.JetStream
 	gone  sync.Map // string → *tombstone: finished callers' Call-IDs
 	live  atomic.Int64
 	// setup counts calls in setup, refused and overload the overload
@@ -154,7 +156,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, d: d, clk: d.Clock, log: d.Logger.With("node", cfg.NodeID)}, nil
+	js, err := jetstream.New(d.Conn)
+	if err != nil {
+		return nil, fmt.Errorf("b2bua: jetstream: %w", err)
+	}
+	return &Server{cfg: cfg, d: d, js: js, clk: d.Clock, log: d.Logger.With("node", cfg.NodeID)}, nil
 }
 
 // Start subscribes to the node's SIP subject and starts heart-beating.
@@ -180,8 +186,9 @@ func (s *Server) Start(ctx context.Context) error {
 		_ = sub.Unsubscribe()
 		return err
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.heartbeats()
+	go s.refreshChannels()
 	s.log.Info("b2bua started", "rtp_ip", s.cfg.RTPIP, "rtp_capacity", s.d.Ports.Capacity())
 	return nil
 }
@@ -387,7 +394,8 @@ func (s *Server) publish(subject string, env sipbus.Envelope) {
 	}
 }
 
-// putCall writes a leg's ownership and checkpoint key.
+// putCall writes a leg's ownership and checkpoint key, and its entry in
+// the account's channel index when its channel changed.
 func (s *Server) putCall(ctx context.Context, callID string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -396,10 +404,18 @@ func (s *Server) putCall(ctx context.Context, callID string, v any) error {
 	if _, err := s.d.Buckets.Calls.Put(ctx, store.CallKey(callID), b); err != nil {
 		return fmt.Errorf("writing call %s: %w", callID, err)
 	}
+	if rec, ok := v.(Record); ok {
+		if err := s.indexChannel(ctx, callID, rec); err != nil {
+			// The call goes on; only GET /channels misses it until the
+			// next change or refresh.
+			s.log.Warn("indexing channel failed", "call_id", callID, "err", err)
+		}
+	}
 	return nil
 }
 
 func (s *Server) deleteCall(ctx context.Context, callID string) {
+	s.unindexChannel(ctx, callID)
 	if err := s.d.Buckets.Calls.Purge(ctx, store.CallKey(callID)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		s.log.Warn("removing call key failed", "call_id", callID, "err", err)
 	}
