@@ -394,6 +394,10 @@ func (s *Server) publish(subject string, env sipbus.Envelope) {
 	}
 }
 
+// ErrOwnedElsewhere is putCall's answer when a new leg's call key is
+// already there: another node has the call.
+var ErrOwnedElsewhere = errors.New("b2bua: the call is owned by another node")
+
 // putCall writes a leg's ownership and checkpoint key, and its entry in
 // the account's channel index when its channel changed.
 func (s *Server) putCall(ctx context.Context, callID string, v any) error {
@@ -401,10 +405,22 @@ func (s *Server) putCall(ctx context.Context, callID string, v any) error {
 	if err != nil {
 		return fmt.Errorf("encoding call checkpoint: %w", err)
 	}
-	if _, err := s.d.Buckets.Calls.Put(ctx, store.CallKey(callID), b); err != nil {
+	rec, isRec := v.(Record)
+	_, known := s.chans.Load(callID)
+	if isRec && !known && store.IsID(rec.AccountID) {
+		// The leg's first write claims the key: a node that wakes up late
+		// with a call the edge has since placed elsewhere (retry.go in
+		// package edge) must not take the key from the node that has it.
+		if _, err := s.d.Buckets.Calls.Create(ctx, store.CallKey(callID), b); err != nil {
+			if errors.Is(err, jetstream.ErrKeyExists) {
+				return fmt.Errorf("writing call %s: %w", callID, ErrOwnedElsewhere)
+			}
+			return fmt.Errorf("writing call %s: %w", callID, err)
+		}
+	} else if _, err := s.d.Buckets.Calls.Put(ctx, store.CallKey(callID), b); err != nil {
 		return fmt.Errorf("writing call %s: %w", callID, err)
 	}
-	if rec, ok := v.(Record); ok {
+	if isRec {
 		if err := s.indexChannel(ctx, callID, rec); err != nil {
 			// The call goes on; only GET /channels misses it until the
 			// next change or refresh.

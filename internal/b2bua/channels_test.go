@@ -2,6 +2,8 @@ package b2bua
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -153,4 +155,49 @@ func BenchmarkChannelsList(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestPutCallClaimsNewLegs: a leg's first write creates its key and
+// fails when the key is there (another node has the call); later writes
+// of a leg the node holds overwrite it.
+func TestPutCallClaimsNewLegs(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	rec := otherLeg(en.acct, 1, en.clk.Now())
+	id := rec.Channel.CallID
+	theirs := rec
+	theirs.OwnerNode = "media2"
+	b, _ := json.Marshal(theirs)
+	if _, err := en.st.Buckets().Calls.Put(t.Context(), store.CallKey(id), b); err != nil {
+		t.Fatal(err)
+	}
+	rec.OwnerNode = "media1"
+	if err := en.b2b.putCall(t.Context(), id, rec); !errors.Is(err, ErrOwnedElsewhere) {
+		t.Fatalf("claiming a key another node holds: %v", err)
+	}
+	if l := en.channels(); len(l) != 0 {
+		t.Fatalf("a refused claim was indexed: %v", l)
+	}
+
+	mine := otherLeg(en.acct, 2, en.clk.Now())
+	mine.OwnerNode = "media1"
+	if err := en.b2b.putCall(t.Context(), mine.Channel.CallID, mine); err != nil {
+		t.Fatal(err)
+	}
+	mine.Channel.Answered = true
+	if err := en.b2b.putCall(t.Context(), mine.Channel.CallID, mine); err != nil {
+		t.Fatalf("second write of a held leg: %v", err)
+	}
+	if l := en.channels(); len(l) != 1 || l[0]["answered"] != true {
+		t.Fatalf("channels: %v", l)
+	}
+	en.b2b.deleteCall(t.Context(), mine.Channel.CallID)
+	if l := en.channels(); len(l) != 0 {
+		t.Fatalf("channels after delete: %v", l)
+	}
+	// Once deleted, the Call-ID can be claimed again.
+	if err := en.b2b.putCall(t.Context(), mine.Channel.CallID, mine); err != nil {
+		t.Fatalf("claiming a deleted key: %v", err)
+	}
+	en.b2b.deleteCall(t.Context(), mine.Channel.CallID)
 }
