@@ -66,6 +66,10 @@ type Config struct {
 	// MinFreePortPairs refuses new INVITEs with 503 while fewer RTP port
 	// pairs are free (0: 2, the pairs one call needs; negative disables).
 	MinFreePortPairs int
+	// MaxCalls bounds the live calls of this node (those being refused
+	// included): past it new INVITEs get the overload 503 (0 or negative:
+	// unbounded). It also scales the load the node announces.
+	MaxCalls int
 	// OverloadRetryAfter is the Retry-After sent with an overload 503,
 	// rounded up to whole seconds (0: 5 s).
 	OverloadRetryAfter time.Duration
@@ -101,6 +105,8 @@ type Server struct {
 	// legs) to its call; sync.Map keeps the call path free of a global
 	// lock.
 	calls sync.Map // string → *call
+	chans sync.Map // string → *chanEntry: legs in the channel index (channels.go)
+	js    jetstream.JetStream
 	gone  sync.Map // string → *tombstone: finished callers' Call-IDs
 	live  atomic.Int64
 	// setup counts calls in setup, refused and overload the overload
@@ -150,7 +156,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, d: d, clk: d.Clock, log: d.Logger.With("node", cfg.NodeID)}, nil
+	js, err := jetstream.New(d.Conn)
+	if err != nil {
+		return nil, fmt.Errorf("b2bua: jetstream: %w", err)
+	}
+	return &Server{cfg: cfg, d: d, js: js, clk: d.Clock, log: d.Logger.With("node", cfg.NodeID)}, nil
 }
 
 // Start subscribes to the node's SIP subject and starts heart-beating.
@@ -176,8 +186,9 @@ func (s *Server) Start(ctx context.Context) error {
 		_ = sub.Unsubscribe()
 		return err
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.heartbeats()
+	go s.refreshChannels()
 	s.log.Info("b2bua started", "rtp_ip", s.cfg.RTPIP, "rtp_capacity", s.d.Ports.Capacity())
 	return nil
 }
@@ -220,6 +231,9 @@ func (s *Server) LiveCalls() int { return int(s.live.Load()) }
 
 func (s *Server) load() float64 {
 	capacity := s.d.Ports.Capacity() / 2 // two port pairs per call
+	if s.cfg.MaxCalls > 0 && s.cfg.MaxCalls < capacity {
+		capacity = s.cfg.MaxCalls
+	}
 	if capacity <= 0 {
 		return 1
 	}
@@ -380,19 +394,44 @@ func (s *Server) publish(subject string, env sipbus.Envelope) {
 	}
 }
 
-// putCall writes a leg's ownership and checkpoint key.
+// ErrOwnedElsewhere is putCall's answer when a new leg's call key is
+// already there: another node has the call.
+var ErrOwnedElsewhere = errors.New("b2bua: the call is owned by another node")
+
+// putCall writes a leg's ownership and checkpoint key, and its entry in
+// the account's channel index when its channel changed.
 func (s *Server) putCall(ctx context.Context, callID string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encoding call checkpoint: %w", err)
 	}
-	if _, err := s.d.Buckets.Calls.Put(ctx, store.CallKey(callID), b); err != nil {
+	rec, isRec := v.(Record)
+	_, known := s.chans.Load(callID)
+	if isRec && !known && store.IsID(rec.AccountID) {
+		// The leg's first write claims the key: a node that wakes up late
+		// with a call the edge has since placed elsewhere (retry.go in
+		// package edge) must not take the key from the node that has it.
+		if _, err := s.d.Buckets.Calls.Create(ctx, store.CallKey(callID), b); err != nil {
+			if errors.Is(err, jetstream.ErrKeyExists) {
+				return fmt.Errorf("writing call %s: %w", callID, ErrOwnedElsewhere)
+			}
+			return fmt.Errorf("writing call %s: %w", callID, err)
+		}
+	} else if _, err := s.d.Buckets.Calls.Put(ctx, store.CallKey(callID), b); err != nil {
 		return fmt.Errorf("writing call %s: %w", callID, err)
+	}
+	if isRec {
+		if err := s.indexChannel(ctx, callID, rec); err != nil {
+			// The call goes on; only GET /channels misses it until the
+			// next change or refresh.
+			s.log.Warn("indexing channel failed", "call_id", callID, "err", err)
+		}
 	}
 	return nil
 }
 
 func (s *Server) deleteCall(ctx context.Context, callID string) {
+	s.unindexChannel(ctx, callID)
 	if err := s.d.Buckets.Calls.Purge(ctx, store.CallKey(callID)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		s.log.Warn("removing call key failed", "call_id", callID, "err", err)
 	}

@@ -3,6 +3,8 @@ package b2bua
 import (
 	"strconv"
 	"time"
+
+	"github.com/strowger/strowger/internal/cdr"
 )
 
 // Overload control. The subscription goroutine only parses a message and
@@ -30,6 +32,9 @@ func (s *Server) overloaded() string {
 	if lim := s.cfg.MinFreePortPairs; lim > 0 && s.d.Ports.Capacity()-s.d.Ports.InUse() < lim {
 		return "rtp ports"
 	}
+	if lim := s.cfg.MaxCalls; lim > 0 && s.live.Load() >= int64(lim) {
+		return "max calls"
+	}
 	if s.overload.CompareAndSwap(true, false) {
 		s.log.Info("overload ended, taking new calls", "refused", s.refused.Load())
 	}
@@ -54,6 +59,26 @@ func (c *call) refuseOverload(why string) {
 	c.callerLeg()
 	c.log.Debug("call refused for overload", "reason", why)
 	c.rejectEarly(503, "", "Retry-After: "+strconv.Itoa(retryAfterSeconds(s.cfg.OverloadRetryAfter)))
+	// The CDR says why: the call was not routed, and an edge may well
+	// have placed it on another node.
+	c.a.hangupCause = overloadCause
+}
+
+// overloadCause is the hangup cause of a caller refused for overload
+// (Q.850 42, which FreeSWITCH and so Kazoo answer with 503).
+const overloadCause = "SWITCH_CONGESTION"
+
+// cdrID is the record id of leg l's CDR. A caller answered 503 before its
+// call key was written was refused before routing (overload, no RTP
+// ports): the edge may have placed the same Call-ID on another node, whose
+// CDR takes the Call-ID's id, so the refused attempt's record is named for
+// this node too and neither one hides the other (the CDR stream drops a
+// repeated id).
+func (c *call) cdrID(l *leg) string {
+	if l == c.a && !c.keyA && l.hangupCode == "sip:503" {
+		return cdr.RecordID(l.callID + "|refused|" + c.s.cfg.NodeID)
+	}
+	return cdr.RecordID(l.callID)
 }
 
 // leaveSetup takes the call out of the setup count once.

@@ -8,6 +8,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/strowger/strowger/internal/callflow"
+	"github.com/strowger/strowger/internal/cdr"
 )
 
 // TestOverloadRefusesNewCallsWhileSetupFull: with one call allowed in
@@ -168,5 +169,53 @@ func TestOverloadDefaultsAndDisable(t *testing.T) {
 	defer off.b2b.setup.Store(0)
 	if why := off.b2b.overloaded(); why != "" {
 		t.Fatalf("disabled checks still refuse: %q", why)
+	}
+}
+
+// TestOverloadRefusesPastMaxCalls: with MaxCalls 1 a second call gets the
+// overload 503 (billed as SWITCH_CONGESTION, never routed) while the
+// first is live; once it ends, calls are taken again. The announced load
+// is against MaxCalls, not the RTP range.
+func TestOverloadRefusesPastMaxCalls(t *testing.T) {
+	t.Parallel()
+	en, alice, bob := newBridgeEnv(t, func(c *Config) { c.MaxCalls = 1 })
+	d, bd := setupCall(t, en, alice, bob)
+	if err := en.b2b.beat(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if hb, ok := en.heartbeat(); !ok || hb.Load != 1 {
+		t.Fatalf("load with 1 of 1 calls: %+v", hb)
+	}
+
+	refused := alice.call("101", alice.sdpBody(1, "", 0))
+	r := alice.resp(503)
+	if r.GetHeader("Retry-After") == nil {
+		t.Fatalf("503 without Retry-After:\n%s", r)
+	}
+	alice.ackFailure(refused, r)
+	bob.quiet()
+	if n := en.b2b.RefusedCalls(); n != 1 {
+		t.Fatalf("%d refused calls, want 1", n)
+	}
+
+	alice.bye(d)
+	bob.respond(bob.req(sip.BYE), 200, "", "")
+	_ = bd
+	waitFor(t, "the calls to end", func() bool { return en.b2b.LiveCalls() == 0 })
+	again, _ := answerCall(en, alice, bob)
+	alice.bye(again)
+	bob.respond(bob.req(sip.BYE), 200, "", "")
+	en.noLiveCalls()
+	recs := en.cdrs(5)
+	if rec := recs[refused.callID]; rec.HangupCause != "SWITCH_CONGESTION" || rec.HangupCode != "sip:503" ||
+		rec.ID == cdr.RecordID(refused.callID) {
+		t.Fatalf("refused call's CDR: %+v", rec)
+	}
+
+	off := newEnv(t, func(c *Config) { c.MaxCalls = -1 })
+	off.b2b.live.Store(1 << 20)
+	defer off.b2b.live.Store(0)
+	if why := off.b2b.overloaded(); why != "" {
+		t.Fatalf("unbounded node refuses: %q", why)
 	}
 }

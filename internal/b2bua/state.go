@@ -251,7 +251,7 @@ func (c *call) cdrFor(l *leg) cdr.Record {
 		cause = "NORMAL_CLEARING"
 	}
 	return cdr.Record{
-		ID: cdr.RecordID(l.callID), CallID: l.callID, InteractionID: c.interact, OtherLegCallID: ch.OtherLeg,
+		ID: c.cdrID(l), CallID: l.callID, InteractionID: c.interact, OtherLegCallID: ch.OtherLeg,
 		CallDirection: ch.Direction, CallerIDName: l.callerName, CallerIDNumber: l.callerNumber,
 		CalleeIDName: l.calleeName, CalleeIDNumber: l.calleeNumber, From: l.fromAOR, To: l.toAOR, Request: l.request,
 		DurationSeconds: int64(end.Sub(l.created) / time.Second), BillingSeconds: billing, RingingSeconds: ringing,

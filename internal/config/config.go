@@ -63,6 +63,13 @@ type Config struct {
 	// SIPDigest lists the digest algorithms the edge offers, in order
 	// ("--sip-digest"): MD5 and/or SHA-256.
 	SIPDigest []string
+	// Overload bounds of the media role; past any of them a new INVITE
+	// gets 503 with Retry-After (and the edge tries another media node).
+	// 0 disables a bound. MaxSetupCalls bounds the calls not yet ringing
+	// nor answered ("--max-setup-calls"), MinFreeRTPPairs is the floor of
+	// free RTP port pairs ("--min-free-rtp-pairs"), MaxCalls bounds the
+	// live calls of the node ("--max-calls").
+	MaxSetupCalls, MinFreeRTPPairs, MaxCalls int
 }
 
 // Has reports whether the process runs a role.
@@ -91,6 +98,9 @@ func Parse(name string, args []string, env []string) (*Config, error) {
 	fs.DurationVar(&c.RTPTimeout, "rtp-timeout", 60*time.Second, "media role: end a call whose RTP stopped this long")
 	fs.StringVar(&sipAllow, "sip-allow", "", "comma-separated CIDRs the SIP edge never bans nor rate limits (carriers, monitors)")
 	fs.IntVar(&c.SIPMinExpires, "sip-min-expires", 60, "shortest SIP registration accepted, in seconds (shorter ones get 423)")
+	fs.IntVar(&c.MaxSetupCalls, "max-setup-calls", 300, "media role: refuse new calls (503) while this many are in setup (not yet ringing nor answered); 0: no bound")
+	fs.IntVar(&c.MinFreeRTPPairs, "min-free-rtp-pairs", 2, "media role: refuse new calls (503) while fewer RTP port pairs are free; 0: no floor")
+	fs.IntVar(&c.MaxCalls, "max-calls", 0, "media role: refuse new calls (503) while this many are live on the node; 0: no bound")
 	fs.StringVar(&sipDigest, "sip-digest", "MD5", "digest algorithms the SIP edge offers, in order: MD5 and/or SHA-256 (some phones fail when offered one they lack)")
 	// Environment first, so that flags given on the command line win.
 	envArgs, err := fromEnv(fs, env)
@@ -177,6 +187,9 @@ func (c *Config) check() error {
 	if c.SIPMinExpires < 1 || c.SIPMinExpires > 3600 {
 		return fmt.Errorf("--sip-min-expires %d: want 1 to 3600 seconds", c.SIPMinExpires)
 	}
+	if err := c.checkOverload(); err != nil {
+		return err
+	}
 	if c.MasterAPIKey != "" && len(c.MasterAPIKey) < 32 {
 		return errors.New("--master-api-key must be at least 32 characters")
 	}
@@ -194,6 +207,24 @@ func (c *Config) check() error {
 			port = "rtp" + strconv.Itoa(c.RTPPortLow)
 		}
 		c.NodeName = sanitize(host + "-" + port)
+	}
+	return nil
+}
+
+// checkOverload checks the media role's overload bounds against each
+// other and the RTP range (parsed before).
+func (c *Config) checkOverload() error {
+	for name, v := range map[string]int{"--max-setup-calls": c.MaxSetupCalls,
+		"--min-free-rtp-pairs": c.MinFreeRTPPairs, "--max-calls": c.MaxCalls} {
+		if v < 0 {
+			return fmt.Errorf("%s %d: want 0 (no bound) or more", name, v)
+		}
+	}
+	// Ports come in even/odd pairs; a floor at or above the range's pairs
+	// would refuse every call.
+	pairs := (c.RTPPortHigh - c.RTPPortLow + 1) / 2
+	if c.MinFreeRTPPairs >= pairs {
+		return fmt.Errorf("--min-free-rtp-pairs %d: the --rtp-ports range holds only %d pairs; want fewer", c.MinFreeRTPPairs, pairs)
 	}
 	return nil
 }

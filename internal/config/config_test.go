@@ -1,6 +1,9 @@
 package config
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestDefaultsEnvAndFlags(t *testing.T) {
 	c, err := Parse("serve", nil, nil)
@@ -40,28 +43,33 @@ func TestDefaultsEnvAndFlags(t *testing.T) {
 
 func TestBadConfigs(t *testing.T) {
 	for name, args := range map[string][]string{
-		"unknown role":     {"--roles", "api,pbx"},
-		"no nats":          {"--roles", "api"},
-		"nats both":        {"--nats", "nats://127.0.0.1:4222"},
-		"bad http":         {"--http", "nowhere"},
-		"bad pprof":        {"--pprof", "nowhere"},
-		"bad digest":       {"--sip-digest", "MD5,SHA-1"},
-		"empty digest":     {"--sip-digest", ""},
-		"short master key": {"--master-api-key", "short"},
-		"bad log level":    {"--log-level", "loud"},
-		"stray argument":   {"extra"},
-		"unknown flag":     {"--frobnicate"},
-		"rtp ip name":      {"--rtp-ip", "media.local"},
-		"rtp ip any":       {"--rtp-ip", "0.0.0.0"},
-		"rtp ports order":  {"--rtp-ports", "30000-20000"},
-		"rtp ports low":    {"--rtp-ports", "80-2000"},
-		"rtp ports form":   {"--rtp-ports", "20000"},
-		"rtp timeout tiny": {"--rtp-timeout", "10ms"},
-		"bad sip-allow":    {"--sip-allow", "10.0.0.0/8,nonsense"},
-		"bad fsync":        {"--fsync", "sometimes"},
-		"fsync too slow":   {"--fsync", "2m"},
-		"fsync negative":   {"--fsync", "-1s"},
-		"zero min expires": {"--sip-min-expires", "0"},
+		"unknown role":       {"--roles", "api,pbx"},
+		"no nats":            {"--roles", "api"},
+		"nats both":          {"--nats", "nats://127.0.0.1:4222"},
+		"bad http":           {"--http", "nowhere"},
+		"bad pprof":          {"--pprof", "nowhere"},
+		"bad digest":         {"--sip-digest", "MD5,SHA-1"},
+		"empty digest":       {"--sip-digest", ""},
+		"short master key":   {"--master-api-key", "short"},
+		"bad log level":      {"--log-level", "loud"},
+		"stray argument":     {"extra"},
+		"unknown flag":       {"--frobnicate"},
+		"rtp ip name":        {"--rtp-ip", "media.local"},
+		"rtp ip any":         {"--rtp-ip", "0.0.0.0"},
+		"rtp ports order":    {"--rtp-ports", "30000-20000"},
+		"rtp ports low":      {"--rtp-ports", "80-2000"},
+		"rtp ports form":     {"--rtp-ports", "20000"},
+		"rtp timeout tiny":   {"--rtp-timeout", "10ms"},
+		"bad sip-allow":      {"--sip-allow", "10.0.0.0/8,nonsense"},
+		"bad fsync":          {"--fsync", "sometimes"},
+		"fsync too slow":     {"--fsync", "2m"},
+		"fsync negative":     {"--fsync", "-1s"},
+		"zero min expires":   {"--sip-min-expires", "0"},
+		"negative setup":     {"--max-setup-calls", "-1"},
+		"negative floor":     {"--min-free-rtp-pairs", "-2"},
+		"negative calls":     {"--max-calls", "-5"},
+		"calls not a number": {"--max-calls", "many"},
+		"floor over range":   {"--rtp-ports", "20000-20009", "--min-free-rtp-pairs", "5"},
 	} {
 		if _, err := Parse("serve", args, nil); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -119,5 +127,31 @@ func TestFsyncModes(t *testing.T) {
 		if want == "interval" && c.FsyncInterval.Milliseconds() != 100 {
 			t.Errorf("--fsync %q: interval %v", arg, c.FsyncInterval)
 		}
+	}
+}
+
+func TestOverloadFlags(t *testing.T) {
+	c, err := Parse("serve", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxSetupCalls != 300 || c.MinFreeRTPPairs != 2 || c.MaxCalls != 0 {
+		t.Fatalf("overload defaults: setup %d, floor %d, calls %d", c.MaxSetupCalls, c.MinFreeRTPPairs, c.MaxCalls)
+	}
+	c, err = Parse("serve", []string{"--max-calls", "500"},
+		[]string{"STROWGER_MAX_SETUP_CALLS=50", "STROWGER_MIN_FREE_RTP_PAIRS=0", "STROWGER_MAX_CALLS=100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxSetupCalls != 50 || c.MinFreeRTPPairs != 0 || c.MaxCalls != 500 {
+		t.Fatalf("overload env/flags: setup %d, floor %d, calls %d", c.MaxSetupCalls, c.MinFreeRTPPairs, c.MaxCalls)
+	}
+	// The floor must leave room for calls in the RTP range.
+	if _, err := Parse("serve", []string{"--rtp-ports", "20000-20009", "--min-free-rtp-pairs", "4"}, nil); err != nil {
+		t.Fatalf("floor below the range's 5 pairs: %v", err)
+	}
+	_, err = Parse("serve", []string{"--rtp-ports", "20000-20009", "--min-free-rtp-pairs", "5"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "--min-free-rtp-pairs 5") || !strings.Contains(err.Error(), "5 pairs") {
+		t.Fatalf("floor at the range's pairs: %v", err)
 	}
 }

@@ -104,6 +104,10 @@ type Config struct {
 	// CredentialCache bounds the SIP credentials (found or not) kept in
 	// memory. Default 100,000.
 	CredentialCache int
+	// NodeAnswerTimeout is how long a media node may leave a new INVITE
+	// without any answer (not even 100 Trying) before the edge tries
+	// another node (retry.go). Default 2 s.
+	NodeAnswerTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -161,6 +165,9 @@ func (c *Config) setDefaults() {
 	if c.CredentialCache == 0 {
 		c.CredentialCache = 100_000
 	}
+	if c.NodeAnswerTimeout <= 0 {
+		c.NodeAnswerTimeout = defaultNodeAnswerTimeout
+	}
 }
 
 // Deps are the edge's collaborators.
@@ -187,6 +194,7 @@ type Edge struct {
 	guard *guard
 	nodes *nodeTable
 	fwd   *fwdCache
+	invs  *invites // new INVITEs relayed to media nodes (retry.go)
 
 	udp      *net.UDPConn
 	tcp      *net.TCPListener
@@ -241,6 +249,7 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 		guard: g,
 		nodes: newNodeTable(deps.Clock),
 		fwd:   newFwdCache(deps.Clock),
+		invs:  newInvites(),
 		sem:   make(chan struct{}, cfg.Workers),
 		jobs:  make(chan job),
 		conns: make(map[netip.AddrPort]*tcpConn),
@@ -377,6 +386,7 @@ func (e *Edge) janitor() {
 		case <-t.C():
 			e.tx.sweep()
 			e.fwd.sweep()
+			e.invs.sweep(e.clk.Now())
 			e.guard.sweep()
 			e.loc.Sweep()
 			t.Reset(time.Second)

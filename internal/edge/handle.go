@@ -75,7 +75,7 @@ func (e *Edge) handle(data []byte, f flow) {
 			extra: []string{"Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK, REFER, NOTIFY, SUBSCRIBE, MESSAGE",
 				"Accept: application/sdp", "Supported: path"}})
 	default:
-		resp, relayed := e.route(ctx, req, &m, data, f)
+		resp, relayed := e.route(ctx, req, &m, key, f)
 		if relayed {
 			e.tx.forget(key)
 			return

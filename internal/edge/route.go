@@ -65,12 +65,13 @@ func (t *nodeTable) subject(id string) string {
 // at random ("power of two choices"), which spreads a burst of calls that
 // arrives between two heartbeats instead of piling it on the one node that
 // looked idlest.
-func (t *nodeTable) choose() (sipbus.Heartbeat, bool) {
+// Nodes in skip (already tried for this call) are left out.
+func (t *nodeTable) choose(skip map[string]bool) (sipbus.Heartbeat, bool) {
 	now := t.clk.Now()
 	t.mu.RLock()
 	live := make([]sipbus.Heartbeat, 0, len(t.nodes))
 	for _, h := range t.nodes {
-		if !h.Draining && h.ExpiresAt.After(now) {
+		if !h.Draining && h.ExpiresAt.After(now) && !skip[h.ID] {
 			live = append(live, h)
 		}
 	}
@@ -151,13 +152,18 @@ func (e *Edge) startBus(ctx context.Context) error {
 
 // route handles every request that is not REGISTER or OPTIONS: it relays
 // it to a media node, or returns the edge's own answer.
-func (e *Edge) route(ctx context.Context, req *sip.Request, m *rawMsg, data []byte, f flow) (*response, bool) {
+func (e *Edge) route(ctx context.Context, req *sip.Request, m *rawMsg, txKey string, f flow) (*response, bool) {
 	callID := req.CallID().Value()
 	branch, _ := req.Via().Params.Get("branch")
 	fkey := callID + "|" + branch
 	toTag := tagOf(req.To().Value())
 	method := string(req.Method)
 
+	if method == "CANCEL" {
+		if iv := e.invs.get(fkey); iv != nil {
+			return e.cancelInvite(iv), false
+		}
+	}
 	if method == "ACK" || method == "CANCEL" {
 		if fe, ok := e.fwd.get(fkey); ok {
 			e.relayToNode(req, f, fe.node, fe.subject, nil)
@@ -181,6 +187,10 @@ func (e *Edge) route(ctx context.Context, req *sip.Request, m *rawMsg, data []by
 	}
 	// A retransmitted new request goes where its first copy went; the
 	// node's transaction layer absorbs it.
+	if iv := e.invs.get(fkey); iv != nil {
+		e.retransmitted(iv)
+		return nil, true
+	}
 	if fe, ok := e.fwd.get(fkey); ok {
 		e.relayToNode(req, f, fe.node, fe.subject, nil)
 		return nil, true
@@ -193,13 +203,17 @@ func (e *Edge) route(ctx context.Context, req *sip.Request, m *rawMsg, data []by
 	if ao.resp != nil {
 		return ao.resp, false
 	}
-	node, ok := e.nodes.choose()
+	node, ok := e.nodes.choose(nil)
 	if !ok {
 		return &response{code: 503, reason: "Service Unavailable", extra: []string{"Retry-After: 5"}}, false
 	}
 	c := ao.cred
 	auth := &sipbus.Auth{AccountID: c.AccountID, Realm: c.Realm, Username: c.Username,
 		AuthorizingID: c.DeviceID, AuthorizingType: "device", OwnerID: c.OwnerID}
+	if method == "INVITE" {
+		e.startInvite(req, m, f, txKey, fkey, node, auth)
+		return nil, true
+	}
 	subject := node.SIPSubject
 	if subject == "" {
 		subject = bus.MediaNodeSIP(node.ID)
@@ -228,8 +242,9 @@ func (e *Edge) owner(ctx context.Context, callID string) (sipbus.CallOwner, bool
 // dialogCreating methods get a Record-Route so the dialog stays on the edge.
 var dialogCreating = map[string]bool{"INVITE": true, "SUBSCRIBE": true, "REFER": true, "NOTIFY": true}
 
-// relayToNode forwards a phone's request to a media node.
-func (e *Edge) relayToNode(req *sip.Request, f flow, node, subject string, auth *sipbus.Auth) {
+// relayToNode forwards a phone's request to a media node and returns it
+// as relayed.
+func (e *Edge) relayToNode(req *sip.Request, f flow, node, subject string, auth *sipbus.Auth) *sip.Request {
 	req = req.Clone()
 	e.popOwnRoute(req)
 	if mf := req.MaxForwards(); mf != nil {
@@ -246,6 +261,7 @@ func (e *Edge) relayToNode(req *sip.Request, f flow, node, subject string, auth 
 	env := sipbus.Envelope{Kind: sipbus.KindRequest, Edge: e.cfg.NodeID, Node: node,
 		Flow: e.flowOut(f), CallID: req.CallID().Value(), Auth: auth, Msg: []byte(req.String())}
 	e.publish(subject, env)
+	return req
 }
 
 func (e *Edge) flowOut(f flow) *sipbus.Flow {
@@ -320,6 +336,9 @@ func (e *Edge) fromNode(data []byte) {
 		}
 		m.RemoveHeader("Via")
 		if m.Via() == nil {
+			return
+		}
+		if e.nodeResponse(m, env) {
 			return
 		}
 		f, ok := e.resolveFlow(env.Flow)

@@ -223,7 +223,7 @@ func TestChooseByLoad(t *testing.T) {
 	en.beat("idle", 0.1)
 	counts := map[string]int{}
 	for range 200 {
-		h, ok := en.e.nodes.choose()
+		h, ok := en.e.nodes.choose(nil)
 		if !ok {
 			t.Fatal("no node")
 		}

@@ -39,7 +39,9 @@ func (n *Node) startMedia(ctx context.Context, js jetstream.JetStream) error {
 		return fmt.Errorf("media: %w", err)
 	}
 	stopSweep := n.sweepLocation(loc)
-	s, err := b2bua.New(b2bua.Config{NodeID: n.cfg.NodeName + "-media", RTPIP: n.cfg.RTPIP, RTPTimeout: n.rtpTimeout()},
+	s, err := b2bua.New(b2bua.Config{NodeID: n.cfg.NodeName + "-media", RTPIP: n.cfg.RTPIP, RTPTimeout: n.rtpTimeout(),
+		MaxSetupCalls: offIfZero(n.cfg.MaxSetupCalls), MinFreePortPairs: offIfZero(n.cfg.MinFreeRTPPairs),
+		MaxCalls: n.cfg.MaxCalls},
 		b2bua.Deps{Conn: n.nc, Buckets: n.st.Buckets(), Docs: n.st,
 			Location: loc,
 			CDRs:     cdr.NewWriter(js, log.With("component", "cdr")), Ports: ports,
@@ -88,6 +90,15 @@ func (n *Node) sweepLocation(loc *location.Store) (stop func()) {
 			loc.StopMirror()
 		})
 	}
+}
+
+// offIfZero maps a flag's 0 (no bound) to the B2BUA's "disabled"
+// (negative; its 0 means the default).
+func offIfZero(v int) int {
+	if v == 0 {
+		return -1
+	}
+	return v
 }
 
 // rtpTimeout maps --rtp-timeout 0 (off) to the B2BUA's "disabled".

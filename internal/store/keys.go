@@ -154,5 +154,14 @@ func BanKey(ip string) string { return bus.Token(ip) }
 // CallKey is the ownership/checkpoint key of a call.
 func CallKey(callID string) string { return bus.Token(callID) }
 
+// ChannelKey is a call leg's entry in its account's channel index, in
+// BucketCalls next to the call keys: chan.<account>.<call-token>. Its
+// value is the leg's channel (b2bua.Record without the checkpoint), with
+// a per-key TTL the owning node refreshes, so a dead node's entries expire.
+func ChannelKey(account, callID string) string { return "chan." + account + "." + bus.Token(callID) }
+
+// ChannelFilter matches every channel index entry of one account.
+func ChannelFilter(account string) string { return "chan." + account + ".*" }
+
 // MediaObject is the object-store name of an account's media file.
 func MediaObject(account, mediaID string) string { return account + "/" + mediaID }
