@@ -229,11 +229,15 @@ func (s *Store) Remove(ctx context.Context, account, username, bindingID string)
 }
 
 // Lookup returns the live bindings of one address of record, from the
-// mirror when it runs (StartMirror), else from KV.
+// mirror when it runs (StartMirror), else from KV. The mirror trails KV by
+// a watch delivery, so a miss is checked against KV: a phone that just
+// registered on another edge is found by a call placed right after.
 func (s *Store) Lookup(ctx context.Context, account, username string) ([]Binding, error) {
 	filter := store.RegistrationAORFilter(account, username)
 	if m := s.mir; m != nil && !m.stale.Load() {
-		return m.lookup(strings.TrimSuffix(filter, ".*"), s.clk.Now()), nil
+		if bs := m.lookup(strings.TrimSuffix(filter, ".*"), s.clk.Now()); len(bs) > 0 {
+			return bs, nil
+		}
 	}
 	return s.scan(ctx, filter)
 }

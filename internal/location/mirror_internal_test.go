@@ -8,7 +8,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/strowger/strowger/internal/bus/bustest"
 	"github.com/strowger/strowger/internal/clock"
+	"github.com/strowger/strowger/internal/store"
 )
 
 type fakeEntry struct {
@@ -72,4 +74,33 @@ func TestMirrorRewatchReplacesStaleCopy(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestLookupMissReadsKV: a mirror that has not yet seen a binding written
+// by another node (its watch trails KV) does not make the phone look
+// unregistered: a miss is checked against KV.
+func TestLookupMissReadsKV(t *testing.T) {
+	srv := bustest.Start(t)
+	bk, err := store.Provision(context.Background(), srv.JS, store.ProvisionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewFake(time.Unix(1_800_000_000, 0))
+	other := New(srv.JS, bk.Registrations, clk)
+	const acct = "0123456789abcdef0123456789abcdef"
+	b := Binding{AccountID: acct, Username: "alice", AuthorizingID: "dev-alice", AuthorizingType: "device",
+		Contact: "sip:alice@10.0.0.1", ExpiresAt: clk.Now().Unix() + 600, Expires: 600}
+	if _, err := other.Save(t.Context(), b); err != nil {
+		t.Fatal(err)
+	}
+	// This node's mirror is ready but never received the write.
+	s := New(srv.JS, bk.Registrations, clk)
+	s.mir = &mirror{aors: map[string]map[string]mirrorEntry{}, ready: make(chan struct{})}
+	got, err := s.Lookup(t.Context(), acct, "alice")
+	if err != nil || len(got) != 1 || got[0].Contact != b.Contact {
+		t.Fatalf("lookup after a lagging mirror: %+v, %v", got, err)
+	}
+	if got, err := s.Lookup(t.Context(), acct, "bob"); err != nil || len(got) != 0 {
+		t.Fatalf("unknown user: %+v, %v", got, err)
+	}
 }
