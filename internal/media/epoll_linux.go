@@ -93,6 +93,22 @@ func (rc *reactor) slot(i int32) *atomic.Pointer[rsock] {
 	return &c[i%tabChunk]
 }
 
+// lookup returns the socket of an event's slot and generation, or nil for
+// an event about a socket that has been unregistered since.
+func (rc *reactor) lookup(slot, gen int32) *rsock {
+	if slot < 0 || slot >= tabChunks*tabChunk {
+		return nil
+	}
+	p := rc.slot(slot)
+	if p == nil {
+		return nil
+	}
+	if s := p.Load(); s != nil && s.gen == uint32(gen) {
+		return s
+	}
+	return nil
+}
+
 // allocSlotLocked puts s in a free slot with a new generation.
 func (rc *reactor) allocSlotLocked(s *rsock) (int32, error) {
 	var i int32
@@ -192,11 +208,7 @@ func (w *worker) run(rc *reactor) {
 			if ev.Fd == wakeSlot {
 				continue
 			}
-			p := rc.slot(ev.Fd)
-			if p == nil {
-				continue
-			}
-			if s := p.Load(); s != nil && s.gen == uint32(ev.Pad) {
+			if s := rc.lookup(ev.Fd, ev.Pad); s != nil {
 				w.handle(s)
 			}
 		}
