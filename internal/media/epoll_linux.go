@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -38,16 +40,21 @@ const platformEngine = EngineEpoll
 // before the removal cannot reach a socket that reused the slot or the
 // descriptor number.
 //
-// Workers block in epoll_wait without a timeout: a blocked worker holds an
-// OS thread but not a P (the runtime hands the P off while it waits), and
-// shutdown wakes it through an eventfd.
+// A worker never blocks in epoll_wait. Its epoll descriptor is itself
+// registered with Go's netpoller (an epoll set is readable while any of its
+// sockets is), so an idle worker parks like any goroutine, holding neither
+// a P nor a thread, and wakes once per burst of packets. Awake, it calls
+// epoll_wait with a zero timeout until nothing is ready. A worker blocked
+// in epoll_wait would keep its P until sysmon takes it back (20 µs to
+// 10 ms), and with one worker per P that stalls every other goroutine of
+// the process (SIP, NATS) while the workers sleep. Shutdown closes the
+// epoll file, which wakes the parked worker with an error.
 
 const (
 	epollBatch = 128  // events per epoll_wait
 	tabChunk   = 1024 // slots per table chunk
 	tabChunks  = 256  // 262,144 sockets: more than one IP has ports
 	maxWorkers = 64
-	wakeSlot   = -1 // the epoll data of a worker's eventfd
 )
 
 // rsock is a socket registered with a worker.
@@ -61,10 +68,11 @@ type rsock struct {
 }
 
 type worker struct {
-	epfd, evfd int
-	epoch      atomic.Uint64 // odd while a batch is handled
-	stop       atomic.Bool
-	relays     int // guarded by reactor.mu
+	epfd   int
+	file   *os.File        // epfd, registered with the Go netpoller
+	raw    syscall.RawConn // of file
+	epoch  atomic.Uint64   // odd while a batch is handled
+	relays int             // guarded by reactor.mu
 
 	// The worker's own, reused for every packet.
 	events [epollBatch]unix.EpollEvent
@@ -137,22 +145,24 @@ func (rc *reactor) startLocked() (err error) {
 	defer func() {
 		if err != nil {
 			for _, w := range ws {
-				w.closeFDs()
+				_ = w.file.Close()
 			}
 		}
 	}()
 	for range n {
-		w := &worker{epfd: -1, evfd: -1}
-		ws = append(ws, w)
-		if w.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+		if err != nil {
 			return fmt.Errorf("epoll_create: %w", err)
 		}
-		if w.evfd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
-			return fmt.Errorf("eventfd: %w", err)
+		// Non-blocking, so that os.NewFile hands it to the netpoller.
+		if err := unix.SetNonblock(epfd, true); err != nil {
+			_ = unix.Close(epfd)
+			return fmt.Errorf("epoll descriptor: %w", err)
 		}
-		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: wakeSlot}
-		if err = unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, w.evfd, &ev); err != nil {
-			return fmt.Errorf("epoll_ctl add eventfd: %w", err)
+		w := &worker{epfd: epfd, file: os.NewFile(uintptr(epfd), "media-epoll")}
+		ws = append(ws, w)
+		if w.raw, err = w.file.SyscallConn(); err != nil {
+			return fmt.Errorf("epoll descriptor: %w", err)
 		}
 	}
 	rc.workers = ws
@@ -162,60 +172,47 @@ func (rc *reactor) startLocked() (err error) {
 	return nil
 }
 
-// stopLocked wakes the workers, waits for them to return and closes their
-// descriptors.
+// stopLocked closes the workers' epoll files, which wakes them, and waits
+// for them to return. Close waits for a worker inside its batch loop to
+// leave it before the descriptor is closed.
 func (rc *reactor) stopLocked() {
-	var one [8]byte
-	binary.NativeEndian.PutUint64(one[:], 1)
 	for _, w := range rc.workers {
-		w.stop.Store(true)
-		for {
-			// A full counter (impossible: it is written once) or EINTR.
-			if _, err := unix.Write(w.evfd, one[:]); err != unix.EINTR {
-				break
-			}
-		}
+		_ = w.file.Close()
 	}
 	rc.wg.Wait()
-	for _, w := range rc.workers {
-		w.closeFDs()
-	}
 	rc.workers = nil
 }
 
-func (w *worker) closeFDs() {
-	for _, fd := range []int{w.epfd, w.evfd} {
-		if fd >= 0 {
-			_ = unix.Close(fd)
-		}
-	}
-}
-
+// run handles batches of ready sockets until the epoll file is closed.
 func (w *worker) run(rc *reactor) {
-	for {
-		n, err := unix.EpollWait(w.epfd, w.events[:], -1)
-		if err != nil {
-			if err == unix.EINTR {
+	var failed error
+	// Read returns only once the file is closed (shutdown) or on failure.
+	_ = w.raw.Read(func(uintptr) bool {
+		for {
+			n, err := unix.EpollWait(w.epfd, w.events[:], 0)
+			switch {
+			case err == unix.EINTR:
 				continue
+			case err != nil:
+				// Only a bad descriptor or buffer fails here: a bug.
+				failed = err
+				return true
+			case n == 0:
+				return false // park in the netpoller until one is ready
 			}
-			// Only a bad epoll descriptor or buffer fails here: a bug,
-			// and every call on this worker would go silent.
-			panic(fmt.Sprintf("media: epoll_wait: %v", err))
-		}
-		w.epoch.Add(1)
-		for i := range n {
-			ev := &w.events[i]
-			if ev.Fd == wakeSlot {
-				continue
+			w.epoch.Add(1)
+			for i := range n {
+				ev := &w.events[i]
+				if s := rc.lookup(ev.Fd, ev.Pad); s != nil {
+					w.handle(s)
+				}
 			}
-			if s := rc.lookup(ev.Fd, ev.Pad); s != nil {
-				w.handle(s)
-			}
+			w.epoch.Add(1)
 		}
-		w.epoch.Add(1)
-		if w.stop.Load() {
-			return
-		}
+	})
+	if failed != nil {
+		// Every call on this worker would go silent: fail loudly.
+		panic(fmt.Sprintf("media: epoll_wait: %v", failed))
 	}
 }
 
