@@ -312,3 +312,29 @@ func TestEpollCloseFromOnTimeout(t *testing.T) {
 	}
 	c.Close()
 }
+
+// TestEpollWorkerPathDoesNotAllocate covers the whole per-packet path of a
+// worker: recvfrom, relay logic and sendto.
+func TestEpollWorkerPathDoesNotAllocate(t *testing.T) {
+	useEngine(t, EngineEpoll)
+	sa, sb := defaultSpecs(101, 96)
+	h := newHarness(t, Config{}, sa, sb)
+	// Take the relay off its worker and drive a private one by hand.
+	s := h.relay.ep.socks[0]
+	if s.rtcp || s.f != h.relay.flows[LegA] {
+		t.Fatal("first socket is not leg a's RTP")
+	}
+	h.relay.ep.unregister()
+	const runs = 100
+	for range runs + 1 {
+		h.a.send(h.local(LegA), 0, make([]byte, 160))
+	}
+	w := &worker{}
+	allocs := testing.AllocsPerRun(runs, func() { w.handle(s) })
+	if allocs != 0 {
+		t.Fatalf("%v allocations per packet", allocs)
+	}
+	if in, out := h.relay.Stats(LegA).PacketsIn, h.relay.Stats(LegB).PacketsOut; in != runs+1 || out != runs+1 {
+		t.Fatalf("%d packets in, %d out, want %d", in, out, runs+1)
+	}
+}
