@@ -72,6 +72,7 @@ type worker struct {
 	file   *os.File        // epfd, registered with the Go netpoller
 	raw    syscall.RawConn // of file
 	epoch  atomic.Uint64   // odd while a batch is handled
+	closed atomic.Bool     // file closed on purpose
 	relays int             // guarded by reactor.mu
 
 	// The worker's own, reused for every packet.
@@ -177,6 +178,7 @@ func (rc *reactor) startLocked() (err error) {
 // leave it before the descriptor is closed.
 func (rc *reactor) stopLocked() {
 	for _, w := range rc.workers {
+		w.closed.Store(true)
 		_ = w.file.Close()
 	}
 	rc.wg.Wait()
@@ -187,7 +189,7 @@ func (rc *reactor) stopLocked() {
 func (w *worker) run(rc *reactor) {
 	var failed error
 	// Read returns only once the file is closed (shutdown) or on failure.
-	_ = w.raw.Read(func(uintptr) bool {
+	err := w.raw.Read(func(uintptr) bool {
 		for {
 			n, err := unix.EpollWait(w.epfd, w.events[:], 0)
 			switch {
@@ -210,9 +212,12 @@ func (w *worker) run(rc *reactor) {
 			w.epoch.Add(1)
 		}
 	})
+	if failed == nil && !w.closed.Load() {
+		failed = err // the netpoller refused the epoll descriptor
+	}
 	if failed != nil {
 		// Every call on this worker would go silent: fail loudly.
-		panic(fmt.Sprintf("media: epoll_wait: %v", failed))
+		panic(fmt.Sprintf("media: epoll worker: %v", failed))
 	}
 }
 
