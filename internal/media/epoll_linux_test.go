@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/strowger/strowger/internal/clock"
 )
 
@@ -336,5 +338,48 @@ func TestEpollWorkerPathDoesNotAllocate(t *testing.T) {
 	}
 	if in, out := h.relay.Stats(LegA).PacketsIn, h.relay.Stats(LegB).PacketsOut; in != runs+1 || out != runs+1 {
 		t.Fatalf("%d packets in, %d out, want %d", in, out, runs+1)
+	}
+}
+
+// TestEpollFailingSocketStopped: a descriptor whose reads keep failing is
+// counted, and after maxReadErrors taken out of its worker's epoll set
+// instead of being spun on.
+func TestEpollFailingSocketStopped(t *testing.T) {
+	useEngine(t, EngineEpoll)
+	sa, sb := defaultSpecs(101, 101)
+	h := newHarness(t, Config{}, sa, sb)
+	// A readable pipe: recvfrom fails on it (ENOTSOCK) and level-triggered
+	// epoll reports it again and again.
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(p[0]); unix.Close(p[1]) })
+	if _, err := unix.Write(p[1], []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(epfd) })
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, p[0], &unix.EpollEvent{Events: unix.EPOLLIN}); err != nil {
+		t.Fatal(err)
+	}
+	s := *h.relay.ep.socks[0]
+	s.fd = p[0]
+	w := &worker{epfd: epfd}
+	events := make([]unix.EpollEvent, 1)
+	for i := range maxReadErrors {
+		if n, _ := unix.EpollWait(epfd, events, 0); n != 1 {
+			t.Fatalf("after %d errors the descriptor is no longer reported", i)
+		}
+		w.handle(&s)
+	}
+	if n, _ := unix.EpollWait(epfd, events, 0); n != 0 {
+		t.Fatal("failing descriptor still in the epoll set")
+	}
+	if st := h.relay.Stats(LegA); st.ReadErrors != maxReadErrors {
+		t.Fatalf("read errors %d, want %d", st.ReadErrors, maxReadErrors)
 	}
 }
