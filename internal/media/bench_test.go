@@ -19,10 +19,17 @@ import (
 )
 
 // BenchmarkRelayPacket measures the per-packet path alone: parse, latch
-// check, payload-type map, rewrite and the sendto(2) toward the peer.
+// check, payload-type map, rewrite and the sendto(2) toward the peer, with
+// each engine's way of sending.
 func BenchmarkRelayPacket(b *testing.B) {
+	for _, e := range engines() {
+		b.Run(e.String(), func(b *testing.B) { benchRelayPacket(b, e) })
+	}
+}
+
+func benchRelayPacket(b *testing.B, e Engine) {
 	a, peerB := newBenchEndpoint(b), newBenchEndpoint(b)
-	r := benchRelay(b, clock.Real(), a.LocalAddr().(*net.UDPAddr).AddrPort(), peerB.LocalAddr().(*net.UDPAddr).AddrPort())
+	r := benchRelay(b, e, clock.Real(), a.LocalAddr().(*net.UDPAddr).AddrPort(), peerB.LocalAddr().(*net.UDPAddr).AddrPort())
 	defer r.Close()
 	pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SSRC: 1}, Payload: make([]byte, 160)}
 	raw, _ := pkt.Marshal()
@@ -50,7 +57,7 @@ func newBenchEndpoint(b *testing.B) *net.UDPConn {
 	return c
 }
 
-func benchRelay(b *testing.B, clk clock.Clock, peerA, peerB netip.AddrPort) *Relay {
+func benchRelay(b *testing.B, e Engine, clk clock.Clock, peerA, peerB netip.AddrPort) *Relay {
 	pa, err := ListenPair(loopback)
 	if err != nil {
 		b.Fatal(err)
@@ -59,7 +66,7 @@ func benchRelay(b *testing.B, clk clock.Clock, peerA, peerB netip.AddrPort) *Rel
 	if err != nil {
 		b.Fatal(err)
 	}
-	r, err := NewRelay(Config{Clock: clk, Timeout: -1},
+	r, err := NewRelay(Config{Clock: clk, Timeout: -1, Engine: e},
 		Leg{Ports: pa, Spec: LegSpec{Peer: peerA, Send: codecs(101), Recv: codecs(101)}},
 		Leg{Ports: pb, Spec: LegSpec{Peer: peerB, Send: codecs(96), Recv: codecs(96)}})
 	if err != nil {
@@ -73,12 +80,14 @@ func benchRelay(b *testing.B, clk clock.Clock, peerA, peerB netip.AddrPort) *Rel
 // The load generator runs in the same process and its CPU is included in
 // cpu-cores. Run with: go test -run=NONE -bench=Calls -benchtime=1x.
 func BenchmarkCalls(b *testing.B) {
-	for _, n := range []int{1000, 2000} {
-		b.Run(fmt.Sprint(n), func(b *testing.B) { benchCalls(b, n, 5*time.Second) })
+	for _, e := range engines() {
+		for _, n := range []int{1000, 2000} {
+			b.Run(fmt.Sprintf("%v/%d", e, n), func(b *testing.B) { benchCalls(b, e, n, 5*time.Second) })
+		}
 	}
 }
 
-func benchCalls(b *testing.B, calls int, dur time.Duration) {
+func benchCalls(b *testing.B, e Engine, calls int, dur time.Duration) {
 	if testing.Short() {
 		b.Skip("load benchmark")
 	}
@@ -95,7 +104,7 @@ func benchCalls(b *testing.B, calls int, dur time.Duration) {
 	targetsA := make([]netip.AddrPort, calls) // where generator A sends call i
 	targetsB := make([]netip.AddrPort, calls)
 	for i := range relays {
-		relays[i] = benchRelay(b, clock.Real(), addrA, addrB)
+		relays[i] = benchRelay(b, e, clock.Real(), addrA, addrB)
 		targetsA[i], _ = relays[i].Local(LegA)
 		targetsB[i], _ = relays[i].Local(LegB)
 	}

@@ -163,6 +163,9 @@ type PortPair struct {
 	owner *Ports
 	index int
 	once  sync.Once
+	// closeRaw, when set, closes the descriptors the epoll engine took the
+	// sockets over with (RTP and RTCP are then closed already).
+	closeRaw func() error
 }
 
 // RTPAddr is the local RTP address, for SDP.
@@ -176,7 +179,11 @@ func (pp *PortPair) RTCPAddr() netip.AddrPort { return pp.RTCP.LocalAddr().(*net
 func (pp *PortPair) Close() error {
 	var err error
 	pp.once.Do(func() {
-		err = errors.Join(pp.RTP.Close(), pp.RTCP.Close())
+		if pp.closeRaw != nil {
+			err = pp.closeRaw()
+		} else {
+			err = errors.Join(pp.RTP.Close(), pp.RTCP.Close())
+		}
 		if pp.owner != nil {
 			pp.owner.release(pp.index)
 		}

@@ -113,6 +113,8 @@ type Config struct {
 	// Close.
 	OnTimeout func(LegID)
 	Latch     LatchPolicy
+	// Engine moves the packets; the zero value picks the platform's best.
+	Engine Engine
 }
 
 // maxPacket is the read buffer: larger than any RTP packet on an Ethernet
@@ -126,6 +128,7 @@ const maxReadErrors = 1000
 // Relay anchors the media of one call: it relays RTP and RTCP between two
 // legs, each with its own local socket pair on the node's address.
 type Relay struct {
+	engine      Engine // resolved: EngineGoroutines or EngineEpoll
 	clk         clock.Clock
 	log         *slog.Logger
 	onTimeout   func(LegID)
@@ -145,7 +148,8 @@ type Relay struct {
 	timer    clock.Timer
 	timedOut [2]bool
 
-	wg sync.WaitGroup
+	wg sync.WaitGroup // EngineGoroutines: the four readers
+	ep epollRelay     // EngineEpoll: where the sockets are registered
 }
 
 // peerState is where a leg's peer is, replaced whole (copy on write) so the
@@ -174,6 +178,10 @@ type leg struct {
 	id               LegID
 	ports            *PortPair
 	local, localRTCP netip.AddrPort
+	// EngineEpoll: the RTP and RTCP sockets' descriptors, taken out of the
+	// Go runtime (see detachPair), and whether they are AF_INET6.
+	fd [2]int
+	v6 bool
 
 	peer, peerRTCP atomic.Pointer[peerState]
 	dir            atomic.Uint32 // sdp.Direction the peer declared
@@ -270,21 +278,31 @@ func NewRelay(cfg Config, a, b Leg) (*Relay, error) {
 		l.lastRx.Store(now)
 		r.flows[1-i].out.ssrc = randomSSRC()
 	}
-	r.start()
+	if err := r.start(); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
 func newRelay(cfg Config, pairs [2]*PortPair) (*Relay, error) {
-	if pairs[0] == nil || pairs[1] == nil {
+	closePairs := func() {
 		for _, p := range pairs {
 			if p != nil {
 				p.Close()
 			}
 		}
+	}
+	if pairs[0] == nil || pairs[1] == nil {
+		closePairs()
 		return nil, errors.New("media: relay needs two port pairs")
 	}
+	engine, err := cfg.Engine.resolve()
+	if err != nil {
+		closePairs()
+		return nil, err
+	}
 	r := &Relay{
-		clk: cfg.Clock, log: cfg.Logger, onTimeout: cfg.OnTimeout,
+		engine: engine, clk: cfg.Clock, log: cfg.Logger, onTimeout: cfg.OnTimeout,
 		timeout: cfg.Timeout, holdTimeout: cfg.HoldTimeout,
 		probation: cfg.Latch.Probation, relatchIdle: cfg.Latch.RelatchIdle,
 	}
@@ -307,6 +325,15 @@ func newRelay(cfg Config, pairs [2]*PortPair) (*Relay, error) {
 		r.legs[i] = &leg{
 			id: LegID(i), ports: pairs[i],
 			local: pairs[i].RTPAddr(), localRTCP: pairs[i].RTCPAddr(),
+			fd: [2]int{-1, -1},
+		}
+	}
+	if engine == EngineEpoll {
+		for _, l := range r.legs {
+			if l.fd, l.v6, err = detachPair(l.ports); err != nil {
+				closePairs()
+				return nil, fmt.Errorf("media: taking over leg %s sockets: %w", l.id, err)
+			}
 		}
 	}
 	for i := range r.flows {
@@ -320,20 +347,29 @@ func cloneSpec(s LegSpec) LegSpec {
 	return s
 }
 
-// start builds the payload maps, arms the timeout and starts the readers.
-func (r *Relay) start() {
+// start builds the payload maps, arms the timeout and starts receiving.
+// On error the relay is closed.
+func (r *Relay) start() error {
 	r.mu.Lock()
 	r.rebuildPTLocked()
 	r.rearmLocked(r.clk.Now())
-	r.log.Debug("media relay started",
+	r.log.Debug("media relay started", "engine", r.engine,
 		"local_a", r.legs[0].local, "local_b", r.legs[1].local,
 		"peer_a", r.legs[0].spec.Peer, "peer_b", r.legs[1].spec.Peer)
 	r.mu.Unlock()
+	if r.engine == EngineEpoll {
+		if err := r.ep.register(r); err != nil {
+			r.Close()
+			return fmt.Errorf("media: starting relay: %w", err)
+		}
+		return nil
+	}
 	r.wg.Add(4)
 	for _, f := range r.flows {
 		go r.readRTP(f)
 		go r.readRTCP(f.from, f.to)
 	}
+	return nil
 }
 
 func (r *Relay) rebuildPTLocked() {
@@ -383,7 +419,8 @@ func (r *Relay) Update(id LegID, spec LegSpec) {
 func (r *Relay) Suspend(on bool) { r.suspended.Store(on) }
 
 // Close stops the readers and the timer and releases both port pairs. It
-// is idempotent and safe to call from OnTimeout.
+// is idempotent and safe to call from OnTimeout. When it returns no packet
+// of this relay is being handled any more and its ports are free.
 func (r *Relay) Close() error {
 	r.mu.Lock()
 	if r.closed {
@@ -395,6 +432,10 @@ func (r *Relay) Close() error {
 		r.timer.Stop()
 	}
 	r.mu.Unlock()
+	// The epoll workers must be done with the descriptors before they are
+	// closed and their numbers reused; the goroutine readers stop because
+	// their sockets close.
+	r.ep.unregister()
 	err := errors.Join(r.legs[0].ports.Close(), r.legs[1].ports.Close())
 	r.wg.Wait()
 	if err != nil {
@@ -540,9 +581,30 @@ func (r *Relay) relayRTP(f *flow, b []byte, src netip.AddrPort) {
 	f.mu.Unlock()
 
 	rewriteRTP(b, uint8(outPT), seq, ts, ssrc)
-	if _, err := to.ports.RTP.WriteToUDPAddrPort(b, dst.addr); err != nil {
+	if err := r.send(to, sockRTP, b, dst.addr); err != nil {
 		to.writeErrors.Add(1)
 	}
+}
+
+// The sockets of a leg, as indexes of leg.fd.
+const (
+	sockRTP  = 0
+	sockRTCP = 1
+)
+
+// send writes one datagram from a leg's socket. The epoll engine never
+// waits for room in a full socket buffer: the packet is dropped and
+// counted, as a late RTP packet is worthless anyway.
+func (r *Relay) send(from *leg, sock int, b []byte, dst netip.AddrPort) error {
+	if r.engine == EngineEpoll {
+		return sendRaw(from.fd[sock], from.v6, b, dst)
+	}
+	c := from.ports.RTP
+	if sock == sockRTCP {
+		c = from.ports.RTCP
+	}
+	_, err := c.WriteToUDPAddrPort(b, dst)
+	return err
 }
 
 // accept applies the LatchPolicy to an RTP packet from src.
@@ -653,7 +715,7 @@ func (r *Relay) relayRTCP(from, to *leg, b []byte, src netip.AddrPort) {
 	if n == 0 {
 		return
 	}
-	if _, err := to.ports.RTCP.WriteToUDPAddrPort(b[:n], dst.addr); err != nil {
+	if err := r.send(to, sockRTCP, b[:n], dst.addr); err != nil {
 		to.writeErrors.Add(1)
 		return
 	}

@@ -166,6 +166,8 @@ func Restore(cfg Config, st State, a, b *PortPair, opt RestoreOptions) (*Relay, 
 			out.lastAt = ls.Out.LastAt.UnixNano()
 		}
 	}
-	r.start()
+	if err := r.start(); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
