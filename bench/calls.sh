@@ -18,7 +18,9 @@
 #      RTP_PORTS=20000-29999 (4 ports per call: the range bounds N to 2,500), KAMAILIO=1,
 #      FSYNC=always (Strowger --fsync; CDRs are written durably at every hangup),
 #      PROFILE=1 (a CPU profile of Strowger during each setup-rate run and each RTP
-#      run, with its top functions).
+#      run, with its top functions), RTPENGINE=1 (concurrent mode: after Strowger,
+#      the same N calls through rtpengine in userspace with the shared
+#      rtp/run-rtp.sh, unpinned like Strowger, for a ratio from the same run).
 # Ports (loopback only): SIP 35060, HTTP 38000, pprof 38001, Kamailio 35064,
 # SIPp UAS 35062 / UAC 35063, RTP generator 35066 (caller side) / 35067 (callee side).
 # Every process this script starts is stopped by its PID at exit; every run is bounded.
@@ -71,9 +73,6 @@ goroutines() { curl -s "http://$PPROF/debug/pprof/goroutine?debug=1" | awk 'NR =
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 heap_inuse() { curl -s "http://$PPROF/debug/pprof/heap?gc=1&debug=1" | awk '/^# HeapInuse = / {print $4}'; }
 cpu_ticks_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# Busy and total jiffies of the whole machine: how much of the two cores
-# everything (server, load tools, anything else running) used in a run.
-sys_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat; }
 
 if [ "$MODE" = setup ] || [ "$MODE" = all ]; then
   echo "== call setup rate, $DUR s per rate, hold U(0,1) s"
@@ -154,7 +153,7 @@ if [ "$MODE" = concurrent ] || [ "$MODE" = all ]; then
     awk '$1 == "A" {a[$2] = $3} $1 == "B" {b[$2] = $3}
          END {i = 0; for (k in a) if (k in b) print i++, a[k], b[k]}' \
       "$OUT"/calls-uac_*_logs.log "$OUT"/calls-uas_*_logs.log > "$OUT/calls.txt"
-    C0=$(cpu_ticks_of "$SPID"); T0=$(date +%s%N); read -r SB0 ST0 <<<"$(sys_ticks)"
+    C0=$(cpu_ticks_of "$SPID"); T0=$(date +%s%N)
     if [ "${PROFILE:-0}" = 1 ]; then
       ( sleep 4; curl -s -o "$OUT/cpu.pprof" "http://$PPROF/debug/pprof/profile?seconds=$((RTP_DUR - 2))" ) &
       BG+=("$!")
@@ -167,17 +166,26 @@ if [ "$MODE" = concurrent ] || [ "$MODE" = all ]; then
       go tool pprof -top -nodecount=30 "$WORK/strowger" "$OUT/cpu.pprof" 2>/dev/null | sed -n '1,40p' > "$OUT/cpu.top.txt" || true
       echo "  CPU profile: $OUT/cpu.pprof (top functions in $OUT/cpu.top.txt)"
     fi
-    C1=$(cpu_ticks_of "$SPID"); T1=$(date +%s%N); read -r SB1 ST1 <<<"$(sys_ticks)"
+    C1=$(cpu_ticks_of "$SPID"); T1=$(date +%s%N)
     cpu=$(awk -v c="$((C1 - C0))" -v t="$((T1 - T0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", c / hz / (t / 1e9) * 100}')
     gen_cpu=$(awk -v c="${GC1:-0}" -v t="$((T1 - T0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", c / hz / (t / 1e9) * 100}')
-    # Machine busy over the run, in % of one core (200 = both cores busy).
-    sys_cpu=$(awk -v b="$((SB1 - SB0))" -v t="$((ST1 - ST0))" -v n="$(nproc)" 'BEGIN {printf "%.0f", b / t * n * 100}')
     per=$(awk -v n="$n" -v g0="$G0" -v g1="$G1" -v r0="$R0" -v r1="$R1" -v h0="$H0" -v h1="$H1" \
       'BEGIN {printf "goroutines_per_call=%.1f rss_per_call_kib=%.1f heap_per_call_kib=%.1f", (g1-g0)/n, (r1-r0)/n, (h1-h0)/n/1024}')
-    LINE="CONCURRENT n=$n $(tail -1 "$OUT/rtpgen.out") srv_cpu=${cpu}% rtpgen_cpu=${gen_cpu}% machine_cpu=${sys_cpu}% $per goroutines=$G0->$G1 rss_kib=$R0->$R1"
+    LINE="CONCURRENT n=$n $(tail -1 "$OUT/rtpgen.out") srv_cpu=${cpu}% rtpgen_cpu=${gen_cpu}% $per goroutines=$G0->$G1 rss_kib=$R0->$R1"
     echo "$LINE"
     echo "$(date -Is) $LINE" >> "$BENCH_RESULTS/summary.log"
     wait "$UAC" 2>/dev/null || echo "  (UAC: some calls failed, see $OUT/uac.out)"
     wait "$UAS" 2>/dev/null || true
+  done
+fi
+if { [ "$MODE" = concurrent ] || [ "$MODE" = all ]; } && [ "${RTPENGINE:-0}" = 1 ]; then
+  command -v rtpengine >/dev/null || die "RTPENGINE=1 needs rtpengine (apt-get install rtpengine-daemon)"
+  # Strowger is stopped first: the machine is the same, the relay is the only server.
+  kill "$SPID"; wait "$SPID" 2>/dev/null || true; SPID=""
+  echo "== the same calls through rtpengine (userspace, --table=-1), unpinned"
+  mkdir -p "$SHARED/results" # run-rtp.sh appends its summary there
+  for n in $CONC; do
+    OUT=$BENCH_RESULTS/rtpengine-$n LABEL="rtpengine n=$n" "$SHARED/rtp/run-rtp.sh" "$n" "$RTP_DUR" 0-1 0-1 2>&1 | tail -1 \
+      | tee -a "$BENCH_RESULTS/summary.log" || true
   done
 fi
