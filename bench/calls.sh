@@ -21,8 +21,9 @@
 #      run, with its top functions), RTPENGINE=1 (concurrent mode: after Strowger,
 #      the same N calls through rtpengine in userspace with the shared
 #      rtp/run-rtp.sh, unpinned like Strowger, for a ratio from the same run).
-# Ports (loopback only): SIP 35060, HTTP 38000, pprof 38001, Kamailio 35064,
-# SIPp UAS 35062 / UAC 35063, RTP generator 35066 (caller side) / 35067 (callee side).
+# Ports (loopback only; PORT_BASE=35000 moves them all): SIP 35060, HTTP 38000, pprof
+# 38001, Kamailio 35064, SIPp UAS 35062 / UAC 35063, RTP generator 35066 (caller side) /
+# 35067 (callee side).
 # Every process this script starts is stopped by its PID at exit; every run is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,9 +35,10 @@ MODE=${1:-all}
 RATES=${RATES:-200 500 1000}; DUR=${DUR:-10}
 CONC=${CONC:-500 1000}; RTP_DUR=${RTP_DUR:-20}
 USERS=${USERS:-2000}; RTP_PORTS=${RTP_PORTS:-20000-29999}
-SIP=127.0.0.1:35060; HTTP=127.0.0.1:38000; PPROF=127.0.0.1:38001; KAM_PORT=35064
-export UAS_PORT=35062 UAC_PORT=35063
-GEN_A=35066; GEN_B=35067
+B=${PORT_BASE:-35000} # every port below moves with it
+SIP=127.0.0.1:$((B + 60)); HTTP=127.0.0.1:$((B + 3000)); PPROF=127.0.0.1:$((B + 3001)); KAM_PORT=$((B + 64))
+export UAS_PORT=$((B + 62)) UAC_PORT=$((B + 63))
+GEN_A=$((B + 66)); GEN_B=$((B + 67))
 for n in $CONC; do [ $((n * 2)) -le "$USERS" ] || die "CONC $n needs USERS >= $((n * 2)) (one callee per call)"; done
 
 WORK=$(mktemp -d /tmp/strowger-calls.XXXXXX)
