@@ -54,6 +54,8 @@ type Config struct {
 	// RTPTimeout ends a bridged call whose media stopped for this long
 	// (0: 60 s; negative disables).
 	RTPTimeout time.Duration
+	// RTPEngine is the relay's packet engine (media.EngineAuto by default).
+	RTPEngine media.Engine
 	// T1 is the RFC 3261 round-trip estimate (0: 500 ms).
 	T1 time.Duration
 	// DefaultRingTimeout bounds a bridge whose request gives no timeout

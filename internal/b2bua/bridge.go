@@ -525,6 +525,7 @@ func (c *call) localB(o sdp.Origin) sdp.Local {
 
 func (c *call) relayConfig() media.Config {
 	return media.Config{Clock: c.s.clk, Logger: c.log.With("component", "relay"), Timeout: c.s.cfg.RTPTimeout,
+		Engine: c.s.cfg.RTPEngine,
 		OnTimeout: func(id media.LegID) {
 			c.post(func(c *call) { c.rtpTimeout(id) })
 		}}

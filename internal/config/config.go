@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/strowger/strowger/internal/media"
 )
 
 // Roles a node can run.
@@ -54,6 +56,9 @@ type Config struct {
 	RTPIP                   netip.Addr
 	RTPPortLow, RTPPortHigh int
 	RTPTimeout              time.Duration
+	// RTPEngine is the relay's packet engine (--rtp-engine): "auto" (epoll
+	// on Linux), "epoll" or "goroutines".
+	RTPEngine string
 	// SIPAllow lists the CIDRs (carriers, monitors, load generators) the
 	// SIP edge never bans nor rate limits ("--sip-allow").
 	SIPAllow []string
@@ -95,6 +100,7 @@ func Parse(name string, args []string, env []string) (*Config, error) {
 	fs.StringVar(&fsync, "fsync", "always", "embedded JetStream disk sync: 'always' (acknowledged writes are on disk, flushed in groups), 'per-write' (one fsync per message) or an interval such as 100ms")
 	fs.StringVar(&rtpIP, "rtp-ip", "127.0.0.1", "media role: IP address for RTP, announced in SDP")
 	fs.StringVar(&rtpPorts, "rtp-ports", "16384-32767", "media role: UDP port range LOW-HIGH for RTP/RTCP")
+	fs.StringVar(&c.RTPEngine, "rtp-engine", "auto", "media role: RTP packet engine: auto (epoll on Linux), epoll or goroutines (one reader per socket)")
 	fs.DurationVar(&c.RTPTimeout, "rtp-timeout", 60*time.Second, "media role: end a call whose RTP stopped this long")
 	fs.StringVar(&sipAllow, "sip-allow", "", "comma-separated CIDRs the SIP edge never bans nor rate limits (carriers, monitors)")
 	fs.IntVar(&c.SIPMinExpires, "sip-min-expires", 60, "shortest SIP registration accepted, in seconds (shorter ones get 423)")
@@ -245,6 +251,9 @@ func (c *Config) parseRTP(ip, ports string) error {
 	c.RTPPortLow, c.RTPPortHigh = l, h
 	if c.RTPTimeout < 0 || (c.RTPTimeout > 0 && c.RTPTimeout < time.Second) {
 		return fmt.Errorf("--rtp-timeout %s: want 0 (off) or at least 1s", c.RTPTimeout)
+	}
+	if _, err := media.ParseEngine(c.RTPEngine); err != nil {
+		return fmt.Errorf("--rtp-engine: %w", err)
 	}
 	return nil
 }

@@ -60,6 +60,7 @@ func TestBadConfigs(t *testing.T) {
 		"rtp ports low":      {"--rtp-ports", "80-2000"},
 		"rtp ports form":     {"--rtp-ports", "20000"},
 		"rtp timeout tiny":   {"--rtp-timeout", "10ms"},
+		"rtp engine unknown": {"--rtp-engine", "dpdk"},
 		"bad sip-allow":      {"--sip-allow", "10.0.0.0/8,nonsense"},
 		"bad fsync":          {"--fsync", "sometimes"},
 		"fsync too slow":     {"--fsync", "2m"},
@@ -85,7 +86,7 @@ func TestRTPFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.RTPIP.String() != "127.0.0.1" || c.RTPPortLow != 16384 || c.RTPPortHigh != 32767 || c.RTPTimeout.Seconds() != 60 {
+	if c.RTPIP.String() != "127.0.0.1" || c.RTPPortLow != 16384 || c.RTPPortHigh != 32767 || c.RTPTimeout.Seconds() != 60 || c.RTPEngine != "auto" {
 		t.Fatalf("rtp defaults: %+v", c)
 	}
 	c, err = Parse("serve", []string{"--rtp-ports", "20000-20999"}, []string{"STROWGER_RTP_IP=127.0.0.2", "STROWGER_RTP_PORTS=1-2"})

@@ -38,10 +38,15 @@ func (n *Node) startMedia(ctx context.Context, js jetstream.JetStream) error {
 		_ = plans.Close()
 		return fmt.Errorf("media: %w", err)
 	}
+	engine, err := media.ParseEngine(n.cfg.RTPEngine)
+	if err != nil {
+		_ = plans.Close()
+		return fmt.Errorf("media: %w", err)
+	}
 	stopSweep := n.sweepLocation(loc)
 	s, err := b2bua.New(b2bua.Config{NodeID: n.cfg.NodeName + "-media", RTPIP: n.cfg.RTPIP, RTPTimeout: n.rtpTimeout(),
 		MaxSetupCalls: offIfZero(n.cfg.MaxSetupCalls), MinFreePortPairs: offIfZero(n.cfg.MinFreeRTPPairs),
-		MaxCalls: n.cfg.MaxCalls},
+		MaxCalls: n.cfg.MaxCalls, RTPEngine: engine},
 		b2bua.Deps{Conn: n.nc, Buckets: n.st.Buckets(), Docs: n.st,
 			Location: loc,
 			CDRs:     cdr.NewWriter(js, log.With("component", "cdr")), Ports: ports,
