@@ -121,7 +121,9 @@ func (c *call) resolve(ctx context.Context, req callflow.BridgeRequest) ([]targe
 			}
 			return nil, fmt.Errorf("reading device %s: %w", ep.DeviceID, err)
 		}
-		if d.Body["enabled"] == false {
+		// Re-checked here: the device may have changed since the callflow
+		// resolved it.
+		if d.Body["enabled"] == false || callflow.DoNotDisturb(d.Body) {
 			continue
 		}
 		sipCfg, _ := d.Body["sip"].(map[string]any)

@@ -219,6 +219,31 @@ func TestDisabledDeviceNotRung(t *testing.T) {
 	en.noLiveCalls()
 }
 
+// TestDoNotDisturbDeviceNotRung: a device in do-not-disturb is not rung,
+// through a callflow (its "_" branch answers 486) as through a bridge.
+func TestDoNotDisturbDeviceNotRung(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	en.useEngine()
+	en.callflow([]string{"401"}, node("device", map[string]any{"id": en.devs["101"]}, map[string]any{
+		"_": node("response", map[string]any{"code": 486}, nil),
+	}))
+	alice, bob := en.registeredPair()
+	if _, err := en.st.Update(t.Context(), en.acct, "device", en.devs["101"], 0, func(b map[string]any) (map[string]any, error) {
+		b["do_not_disturb"] = map[string]any{"enabled": true}
+		return b, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d := alice.call("401", alice.sdpBody(1, "", 0))
+	alice.ackFailure(d, alice.resp(486))
+	bob.quiet()
+	en.noLiveCalls()
+	if r := en.cdrs(1)[d.callID]; r.HangupCode != "sip:486" {
+		t.Fatalf("caller CDR %+v", r)
+	}
+}
+
 func TestNoAnswerTimeout(t *testing.T) {
 	t.Parallel()
 	en := newEnv(t, nil)

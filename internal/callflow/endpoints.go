@@ -19,11 +19,13 @@ import (
 // ResolveEndpoints expands device, user and group references into the
 // devices to ring, in order, each device once (its first occurrence wins).
 //
-//   - device: the device itself, unless it is missing or disabled
-//     ("enabled": false);
-//   - user: every enabled device of the user (Call.UserDevices), each with
-//     the reference's delay and timeout, unless the user is missing or
-//     disabled;
+//   - device: the device itself, unless it is missing, disabled
+//     ("enabled": false) or in do-not-disturb ("do_not_disturb":
+//     {"enabled": true});
+//   - user: every device of the user (Call.UserDevices) that is not
+//     missing, disabled or in do-not-disturb, each with the reference's
+//     delay and timeout, unless the user itself is missing, disabled or in
+//     do-not-disturb;
 //   - group: the members of the groups document ({"endpoints":{"<id>":
 //     {"type":"device"|"user"}}}) in id order, each with the reference's
 //     delay and timeout; a member that is itself a group is ignored, so
@@ -67,7 +69,12 @@ func (r *resolver) add(ctx context.Context, ref RingEndpoint, groupsAllowed bool
 			return fmt.Errorf("listing devices of user %s: %w", ref.ID, err)
 		}
 		for _, d := range devices {
-			r.device(d, ref)
+			// Each device's own enabled and do_not_disturb apply too.
+			if dev, err := r.doc(ctx, RefDevice, d); err != nil {
+				return err
+			} else if dev != nil {
+				r.device(d, ref)
+			}
 		}
 	case RefGroup:
 		if !groupsAllowed {
@@ -104,6 +111,10 @@ func (r *resolver) doc(ctx context.Context, typ, id string) (map[string]any, err
 		r.call.Log().Debug("ringing: skipping disabled endpoint", "type", typ, "id", id)
 		return nil, nil
 	}
+	if DoNotDisturb(doc) {
+		r.call.Log().Debug("ringing: skipping endpoint in do-not-disturb", "type", typ, "id", id)
+		return nil, nil
+	}
 	return doc, nil
 }
 
@@ -117,6 +128,15 @@ func (r *resolver) device(id string, ref RingEndpoint) {
 		Delay:    time.Duration(ref.Delay) * time.Second,
 		Timeout:  time.Duration(ref.Timeout) * time.Second,
 	})
+}
+
+// DoNotDisturb reports whether a device or user document has Kazoo's
+// {"do_not_disturb": {"enabled": true}}: such an endpoint is not rung (a
+// user's setting silences all of the user's devices).
+func DoNotDisturb(doc map[string]any) bool {
+	dnd, _ := doc["do_not_disturb"].(map[string]any)
+	on, _ := dnd["enabled"].(bool)
+	return on
 }
 
 // GroupMembers reads the members of a groups document (Kazoo's

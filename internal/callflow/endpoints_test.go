@@ -19,6 +19,9 @@ const (
 	devX  = "d00000000000000000000000000000ff" // disabled
 	user1 = "a0000000000000000000000000000001"
 	userX = "a00000000000000000000000000000ff" // disabled
+	userD = "a00000000000000000000000000000dd" // do not disturb
+	user2 = "a0000000000000000000000000000002" // one device in do not disturb
+	devD  = "d00000000000000000000000000000dd" // do not disturb
 	grp1  = "e0000000000000000000000000000001"
 	grp2  = "e0000000000000000000000000000002" // contains a group
 	gone  = "f0000000000000000000000000000000" // referenced, not stored
@@ -35,6 +38,9 @@ func directory() *callflowtest.Call {
 			callflowtest.DocKey("device", devX): doc(false),
 			callflowtest.DocKey("user", user1):  doc(true),
 			callflowtest.DocKey("user", userX):  doc(false),
+			callflowtest.DocKey("user", userD):  {"do_not_disturb": map[string]any{"enabled": true}},
+			callflowtest.DocKey("user", user2):  {"do_not_disturb": map[string]any{"enabled": false}},
+			callflowtest.DocKey("device", devD): {"do_not_disturb": map[string]any{"enabled": true}},
 			callflowtest.DocKey("group", grp1): {"name": "sales", "endpoints": map[string]any{
 				dev4:  map[string]any{"type": "device"},
 				user1: map[string]any{"type": "user", "weight": float64(2)},
@@ -43,7 +49,7 @@ func directory() *callflowtest.Call {
 			}},
 			callflowtest.DocKey("group", grp2): {"endpoints": map[string]any{grp1: map[string]any{"type": "group"}}},
 		},
-		Devices: map[string][]string{user1: {dev2, dev3}, userX: {dev1}},
+		Devices: map[string][]string{user1: {dev2, dev3}, userX: {dev1}, userD: {dev1}, user2: {devD, dev4}},
 	}
 }
 
@@ -69,6 +75,13 @@ func TestResolveEndpoints(t *testing.T) {
 			[]callflow.RingEndpoint{ref("user", user1, 5, 15)},
 			[]callflow.Endpoint{ep(dev2, 5, 15), ep(dev3, 5, 15)}},
 		{"disabled user rings nothing", []callflow.RingEndpoint{ref("user", userX, 0, 20)}, nil},
+		{"device in do-not-disturb is skipped",
+			[]callflow.RingEndpoint{ref("device", devD, 0, 20), ref("device", dev1, 0, 20)},
+			[]callflow.Endpoint{ep(dev1, 0, 20)}},
+		{"user in do-not-disturb rings nothing", []callflow.RingEndpoint{ref("user", userD, 0, 20)}, nil},
+		{"a user's device in do-not-disturb is left out",
+			[]callflow.RingEndpoint{ref("user", user2, 0, 20)},
+			[]callflow.Endpoint{ep(dev4, 0, 20)}},
 		{"group members in id order, bad entries left out",
 			[]callflow.RingEndpoint{ref("group", grp1, 1, 25)},
 			[]callflow.Endpoint{ep(dev2, 1, 25), ep(dev3, 1, 25), ep(dev4, 1, 25)}},

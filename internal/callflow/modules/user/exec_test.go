@@ -19,10 +19,11 @@ const (
 
 func TestExec(t *testing.T) {
 	newCall := func(enabled bool, devices ...string) *callflowtest.Call {
-		return &callflowtest.Call{
-			Docs:    map[string]map[string]any{callflowtest.DocKey("user", id): {"enabled": enabled}},
-			Devices: map[string][]string{id: devices},
+		docs := map[string]map[string]any{callflowtest.DocKey("user", id): {"enabled": enabled}}
+		for _, d := range devices {
+			docs[callflowtest.DocKey("device", d)] = map[string]any{"owner_id": id}
 		}
+		return &callflowtest.Call{Docs: docs, Devices: map[string][]string{id: devices}}
 	}
 	t.Run("all devices in parallel", func(t *testing.T) {
 		call := newCall(true, d1, d2)
