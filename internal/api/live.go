@@ -54,6 +54,9 @@ func (s *Server) liveRoutes() {
 	s.handle("/v2/accounts/{account}/registrations/{username}", map[string]handlerFunc{http.MethodDelete: s.flushUserRegistrations}, false)
 	s.handle("/v2/accounts/{account}/devices/status", map[string]handlerFunc{http.MethodGet: s.deviceStatus}, false)
 	s.handle("/v2/accounts/{account}/channels", map[string]handlerFunc{http.MethodGet: s.listChannels}, false)
+	s.handle("/v2/accounts/{account}/channels/{uuid}", map[string]handlerFunc{http.MethodGet: s.getChannel}, false)
+	s.handle("/v2/accounts/{account}/users/{user}/channels", map[string]handlerFunc{http.MethodGet: s.listOwnChannels("user", store.TypeUser)}, false)
+	s.handle("/v2/accounts/{account}/devices/{device}/channels", map[string]handlerFunc{http.MethodGet: s.listOwnChannels("device", store.TypeDevice)}, false)
 	s.handle("/v2/accounts/{account}/cdrs", map[string]handlerFunc{http.MethodGet: s.listCDRs}, false)
 	s.handle("/v2/accounts/{account}/cdrs/{id}", map[string]handlerFunc{http.MethodGet: s.getCDR}, false)
 	s.handle("/v2/accounts/{account}/cdrs/interaction", map[string]handlerFunc{http.MethodGet: s.listInteractions}, false)
@@ -164,16 +167,75 @@ func (s *Server) listChannels(rq *request) error {
 	if err := s.adminReach(rq); err != nil {
 		return err
 	}
-	out := []map[string]any{}
-	if s.Channels != nil {
-		chans, err := s.Channels.List(rq.r.Context(), rq.account)
+	chans, err := s.channels(rq)
+	if err != nil {
+		return err
+	}
+	rq.reply(http.StatusOK, append([]map[string]any{}, chans...), 0)
+	return nil
+}
+
+// channels reads the account's live channels (none without a source).
+func (s *Server) channels(rq *request) ([]map[string]any, error) {
+	if s.Channels == nil {
+		return nil, nil
+	}
+	return s.Channels.List(rq.r.Context(), rq.account)
+}
+
+// getChannel is GET /channels/{uuid}: one live leg of the account.
+func (s *Server) getChannel(rq *request) error {
+	if err := s.adminReach(rq); err != nil {
+		return err
+	}
+	id := rq.r.PathValue("uuid")
+	chans, err := s.channels(rq)
+	if err != nil {
+		return err
+	}
+	for _, c := range chans {
+		if c["uuid"] == id {
+			rq.reply(http.StatusOK, c, 0)
+			return nil
+		}
+	}
+	return errBadIdentifier(id)
+}
+
+// listOwnChannels serves /users/{U}/channels and /devices/{D}/channels:
+// the live legs a user owns or a device places or receives. An admin sees
+// any; a user sees its own and its devices'. An unknown id is 404.
+func (s *Server) listOwnChannels(param, typ string) handlerFunc {
+	return func(rq *request) error {
+		if _, err := s.reach(rq); err != nil {
+			return err
+		}
+		id := rq.r.PathValue(param)
+		doc, err := s.st.Get(rq.r.Context(), rq.account, typ, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return errBadIdentifier(id)
+		}
 		if err != nil {
 			return err
 		}
-		out = append(out, chans...)
+		owner := id
+		if typ == store.TypeDevice {
+			owner, _ = doc.Body["owner_id"].(string)
+		}
+		if !rq.p.admin() && (rq.p.Owner == "" || rq.p.Owner != owner) {
+			return errForbidden()
+		}
+		chans, err := s.channels(rq)
+		if err != nil {
+			return err
+		}
+		field := "owner_id"
+		if typ == store.TypeDevice {
+			field = "authorizing_id"
+		}
+		rq.reply(http.StatusOK, keepRows(chans, func(c map[string]any) bool { return c[field] == id }), 0)
+		return nil
 	}
-	rq.reply(http.StatusOK, out, 0)
-	return nil
 }
 
 // cdrQuery is a CDR listing request: the created range and Kazoo's

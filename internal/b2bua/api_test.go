@@ -17,8 +17,9 @@ import (
 // media role feeds (CDR reader, channels), so tests check calls the way a
 // Kazoo client sees them.
 type apiClient struct {
-	h     http.Handler
-	token string
+	h      http.Handler
+	token  string
+	signer *auth.Signer
 }
 
 var apiClients sync.Map // *env → *apiClient
@@ -43,7 +44,7 @@ func (en *env) api() *apiClient {
 	if err != nil {
 		en.t.Fatal(err)
 	}
-	c := &apiClient{h: srv.Handler(), token: tok}
+	c := &apiClient{h: srv.Handler(), token: tok, signer: signer}
 	apiClients.Store(en, c)
 	return c
 }
