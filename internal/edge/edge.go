@@ -99,6 +99,13 @@ type Config struct {
 	// TxLinger is how long the edge remembers its own final answers to
 	// absorb UDP retransmissions (RFC 3261 Timer J = 64*T1). Default 32 s.
 	TxLinger time.Duration
+	// ChallengeLinger is how long a 401/407 challenge is remembered
+	// instead. A phone that got its challenge never resends that request,
+	// and one whose challenge was lost and that retransmits later gets a
+	// fresh one, which it uses as well; so challenges, half of what a
+	// registration leaves behind, need not stay for Timer J. Default 5 s
+	// (Kamailio's tm wait timer); never longer than TxLinger.
+	ChallengeLinger time.Duration
 	// Workers bounds requests handled at once. Default 1024.
 	Workers int
 	// CredentialCache bounds the SIP credentials (found or not) kept in
@@ -159,6 +166,10 @@ func (c *Config) setDefaults() {
 	if c.TxLinger == 0 {
 		c.TxLinger = 32 * time.Second
 	}
+	if c.ChallengeLinger == 0 {
+		c.ChallengeLinger = 5 * time.Second
+	}
+	c.ChallengeLinger = min(c.ChallengeLinger, c.TxLinger)
 	if c.Workers == 0 {
 		c.Workers = 1024
 	}

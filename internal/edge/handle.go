@@ -101,6 +101,8 @@ func (e *Edge) answer(key string, m *rawMsg, f flow, r response) {
 	if f.transport == "tcp" {
 		// Reliable transports do not retransmit; nothing to remember.
 		e.tx.forget(key)
+	} else if r.code == 401 || r.code == 407 {
+		e.tx.finishFor(key, b, e.cfg.ChallengeLinger)
 	} else {
 		e.tx.finish(key, b)
 	}

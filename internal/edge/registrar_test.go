@@ -156,6 +156,35 @@ func TestRegisterRetransmissionAbsorbed(t *testing.T) {
 	}
 }
 
+// TestChallengeRetransmission: within ChallengeLinger a retransmitted
+// REGISTER gets the very same challenge; after it, a fresh one (new nonce)
+// that still authenticates — the challenge is not kept for Timer J.
+func TestChallengeRetransmission(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	u := en.udpUA()
+	msg := u.register(regOpts{user: "alice", callID: "ch1", branch: "z9hG4bK-ch1"})
+	u.send(msg)
+	first := u.resp()
+	en.clk.Advance(4 * time.Second)
+	u.send(msg)
+	if again := u.resp(); again.String() != first.String() {
+		t.Fatalf("retransmission within the linger answered differently:\n%s\n%s", first, again)
+	}
+	en.clk.Advance(2 * time.Second)
+	u.send(msg)
+	fresh := u.resp()
+	ch := fresh.GetHeader("WWW-Authenticate").Value()
+	if fresh.StatusCode != 401 || ch == first.GetHeader("WWW-Authenticate").Value() {
+		t.Fatalf("after the linger: %d %s", fresh.StatusCode, ch)
+	}
+	h, _ := sipauth.Authorization(ch, "REGISTER", "sip:"+testRealm, "alice", "alicepw", "c", 1)
+	u.send(u.register(regOpts{user: "alice", callID: "ch1", auth: h, contacts: []string{"<sip:alice@192.0.2.1>"}}))
+	if r := u.resp(); r.StatusCode != 200 {
+		t.Fatalf("fresh challenge answered: %d", r.StatusCode)
+	}
+}
+
 // authFailure runs one bad authentication and returns the response.
 func TestAuthFailures(t *testing.T) {
 	t.Parallel()

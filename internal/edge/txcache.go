@@ -77,10 +77,13 @@ func (c *txCache) begin(key string) (txState, []byte) {
 }
 
 // finish records the final answer for key.
-func (c *txCache) finish(key string, resp []byte) {
+func (c *txCache) finish(key string, resp []byte) { c.finishFor(key, resp, c.linger) }
+
+// finishFor records the final answer for key, kept for linger.
+func (c *txCache) finishFor(key string, resp []byte, linger time.Duration) {
 	h, s := c.hash(key)
 	s.mu.Lock()
-	s.m[h] = txEntry{resp: resp, expires: c.clk.Now().UnixNano() + int64(c.linger)}
+	s.m[h] = txEntry{resp: resp, expires: c.clk.Now().UnixNano() + int64(linger)}
 	s.mu.Unlock()
 }
 
