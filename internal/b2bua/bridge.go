@@ -131,7 +131,7 @@ func (c *call) resolve(ctx context.Context, req callflow.BridgeRequest) ([]targe
 		if user == "" {
 			continue
 		}
-		bs, err := c.s.d.Location.Lookup(ctx, c.caller.AccountID, user)
+		bs, err := c.s.d.Location.Reachable(ctx, c.caller.AccountID, user)
 		if err != nil {
 			return nil, fmt.Errorf("looking up %s: %w", user, err)
 		}

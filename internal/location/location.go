@@ -229,10 +229,22 @@ func (s *Store) Remove(ctx context.Context, account, username, bindingID string)
 }
 
 // Lookup returns the live bindings of one address of record, from the
-// mirror when it runs (StartMirror), else from KV. The mirror trails KV by
-// a watch delivery, so a miss is checked against KV: a phone that just
-// registered on another edge is found by a call placed right after.
+// mirror when it runs (StartMirror), else from KV. The registrar uses it:
+// its writes are compare-and-set, so a binding the mirror has not seen yet
+// only costs a retry.
 func (s *Store) Lookup(ctx context.Context, account, username string) ([]Binding, error) {
+	filter := store.RegistrationAORFilter(account, username)
+	if m := s.mir; m != nil && !m.stale.Load() {
+		return m.lookup(strings.TrimSuffix(filter, ".*"), s.clk.Now()), nil
+	}
+	return s.scan(ctx, filter)
+}
+
+// Reachable is Lookup for placing a call: the mirror trails KV by a watch
+// delivery, so a miss is checked against KV, and a phone that just
+// registered on another edge is found by a call placed right after. (The
+// registrar must not pay that read on every first registration.)
+func (s *Store) Reachable(ctx context.Context, account, username string) ([]Binding, error) {
 	filter := store.RegistrationAORFilter(account, username)
 	if m := s.mir; m != nil && !m.stale.Load() {
 		if bs := m.lookup(strings.TrimSuffix(filter, ".*"), s.clk.Now()); len(bs) > 0 {

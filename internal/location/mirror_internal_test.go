@@ -76,7 +76,7 @@ func TestMirrorRewatchReplacesStaleCopy(t *testing.T) {
 	<-done
 }
 
-// TestLookupMissReadsKV: a mirror that has not yet seen a binding written
+// TestLookupMissReadsKV: for calls (Reachable), a mirror that has not yet seen a binding written
 // by another node (its watch trails KV) does not make the phone look
 // unregistered: a miss is checked against KV.
 func TestLookupMissReadsKV(t *testing.T) {
@@ -96,11 +96,15 @@ func TestLookupMissReadsKV(t *testing.T) {
 	// This node's mirror is ready but never received the write.
 	s := New(srv.JS, bk.Registrations, clk)
 	s.mir = &mirror{aors: map[string]map[string]mirrorEntry{}, ready: make(chan struct{})}
-	got, err := s.Lookup(t.Context(), acct, "alice")
+	got, err := s.Reachable(t.Context(), acct, "alice")
 	if err != nil || len(got) != 1 || got[0].Contact != b.Contact {
 		t.Fatalf("lookup after a lagging mirror: %+v, %v", got, err)
 	}
-	if got, err := s.Lookup(t.Context(), acct, "bob"); err != nil || len(got) != 0 {
+	// The registrar's Lookup stays on the mirror.
+	if got, err := s.Lookup(t.Context(), acct, "alice"); err != nil || len(got) != 0 {
+		t.Fatalf("mirror-only lookup: %+v, %v", got, err)
+	}
+	if got, err := s.Reachable(t.Context(), acct, "bob"); err != nil || len(got) != 0 {
 		t.Fatalf("unknown user: %+v, %v", got, err)
 	}
 }
