@@ -108,7 +108,10 @@ type Server struct {
 	chans sync.Map // string → *chanEntry: legs in the channel index (channels.go)
 	js    jetstream.JetStream
 	gone  sync.Map // string → *tombstone: finished callers' Call-IDs
-	live  atomic.Int64
+	// binEdges holds the edges whose last envelope was binary: they read
+	// it too (sipbus package doc), so they get binary back.
+	binEdges sync.Map // string → bool
+	live     atomic.Int64
 	// setup counts calls in setup, refused and overload the overload
 	// state (overload.go).
 	setup    atomic.Int64
@@ -243,7 +246,8 @@ func (s *Server) load() float64 {
 func (s *Server) beat(ctx context.Context) error {
 	now := s.clk.Now()
 	hb := sipbus.Heartbeat{ID: s.cfg.NodeID, SIPSubject: bus.MediaNodeSIP(s.cfg.NodeID), Load: s.load(),
-		StartedAt: s.started, ExpiresAt: now.Add(sipbus.NodeTTL), Draining: s.draining.Load()}
+		StartedAt: s.started, ExpiresAt: now.Add(sipbus.NodeTTL), Draining: s.draining.Load(),
+		Envelope: sipbus.BinaryVersion}
 	b, err := json.Marshal(hb)
 	if err != nil {
 		return fmt.Errorf("b2bua: encoding heartbeat: %w", err)
@@ -316,6 +320,7 @@ func (s *Server) receive(data []byte) {
 		s.log.Warn("bad message from edge", "err", err)
 		return
 	}
+	s.noteEdge(in.env)
 	msg := msgOf(in)
 	callID := msg.CallID().Value()
 	if v, ok := s.calls.Load(callID); ok {
@@ -383,7 +388,36 @@ func (s *Server) sendResponse(req sipbus.Envelope, callID string, epoch uint64, 
 	s.publish(bus.EdgeNodeSIP(req.Edge), env)
 }
 
+// noteEdge remembers whether the edge that sent env writes (and so reads)
+// binary envelopes.
+func (s *Server) noteEdge(env sipbus.Envelope) {
+	if env.Edge == "" {
+		return
+	}
+	bin := env.V >= sipbus.BinaryVersion
+	if v, ok := s.binEdges.Load(env.Edge); !ok || v.(bool) != bin {
+		s.binEdges.Store(env.Edge, bin)
+	}
+}
+
+// envBufs recycles the buffers of binary envelopes: Publish copies the
+// payload into the connection's buffer before it returns.
+var envBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// publish sends env to env.Edge on subject: binary when that edge's last
+// envelope was binary, else JSON, which every release reads.
 func (s *Server) publish(subject string, env sipbus.Envelope) {
+	if v, ok := s.binEdges.Load(env.Edge); ok && v.(bool) {
+		bp := envBufs.Get().(*[]byte)
+		*bp = env.AppendBinary((*bp)[:0])
+		if err := s.d.Conn.Publish(subject, *bp); err != nil {
+			s.log.Warn("publishing SIP failed", "subject", subject, "err", err)
+		}
+		if cap(*bp) <= 64<<10 {
+			envBufs.Put(bp)
+		}
+		return
+	}
 	b, err := env.Marshal()
 	if err != nil {
 		s.log.Error("encoding envelope failed", "err", err)

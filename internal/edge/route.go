@@ -61,6 +61,15 @@ func (t *nodeTable) subject(id string) string {
 	return bus.MediaNodeSIP(id)
 }
 
+// binary reports whether node id reads binary envelopes (its heartbeat
+// says so); unknown nodes get JSON, which every release reads.
+func (t *nodeTable) binary(id string) bool {
+	t.mu.RLock()
+	h, ok := t.nodes[id]
+	t.mu.RUnlock()
+	return ok && h.Envelope >= sipbus.BinaryVersion
+}
+
 // choose picks a live node for a new dialog: the less loaded of two picked
 // at random ("power of two choices"), which spreads a burst of calls that
 // arrives between two heartbeats instead of piling it on the one node that
@@ -232,8 +241,8 @@ func (e *Edge) owner(ctx context.Context, callID string) (sipbus.CallOwner, bool
 	if err != nil {
 		return sipbus.CallOwner{}, false, fmt.Errorf("reading call %s: %w", callID, err)
 	}
-	var o sipbus.CallOwner
-	if err := json.Unmarshal(ent.Value(), &o); err != nil || o.OwnerNode == "" {
+	o, err := sipbus.DecodeCallOwner(ent.Value())
+	if err != nil {
 		return sipbus.CallOwner{}, false, nil
 	}
 	return o, true, nil
@@ -268,7 +277,23 @@ func (e *Edge) flowOut(f flow) *sipbus.Flow {
 	return &sipbus.Flow{Transport: f.transport, Remote: f.remote.String(), Local: e.addr.String()}
 }
 
+// envBufs recycles the buffers of binary envelopes: Publish copies the
+// payload into the connection's buffer before it returns.
+var envBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// publish sends env to env.Node on subject, binary if the node reads it.
 func (e *Edge) publish(subject string, env sipbus.Envelope) {
+	if e.nodes.binary(env.Node) {
+		bp := envBufs.Get().(*[]byte)
+		*bp = env.AppendBinary((*bp)[:0])
+		if err := e.nc.Publish(subject, *bp); err != nil {
+			e.log.Warn("publishing to node failed", "subject", subject, "err", err)
+		}
+		if cap(*bp) <= 64<<10 {
+			envBufs.Put(bp)
+		}
+		return
+	}
 	b, err := env.Marshal()
 	if err != nil {
 		e.log.Error("encoding envelope failed", "err", err)
