@@ -121,6 +121,7 @@ type Server struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	sub      *nats.Subscription
+	docSub   *nats.Subscription // document events for the cache in d.Docs
 	wg       sync.WaitGroup // heartbeat goroutine
 	callsWG  sync.WaitGroup // one per call loop
 	draining atomic.Bool
@@ -170,6 +171,25 @@ func New(cfg Config, d Deps) (*Server, error) {
 func (s *Server) Start(ctx context.Context) error {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.started = s.clk.Now()
+	// Documents are read through a cache kept fresh by document events
+	// (doccache.go); it is in place before the first call can read.
+	dc := newDocCache(s.d.Docs, s.clk, docCacheMax, func() uint64 { return 0 })
+	dsub, err := dc.subscribe(s.d.Conn)
+	if err != nil {
+		return fmt.Errorf("b2bua: subscribing to document events: %w", err)
+	}
+	_ = dsub.SetPendingLimits(1<<16, 64<<20)
+	dc.stale = func() uint64 {
+		n := s.d.Conn.Stats().Reconnects
+		if d, err := dsub.Dropped(); err == nil {
+			n += uint64(d)
+		} else {
+			n += 1 << 32 // unsubscribed: nothing invalidates any more
+		}
+		return n
+	}
+	dc.lastStale = dc.stale()
+	s.d.Docs, s.docSub = dc, dsub
 	sub, err := s.d.Conn.Subscribe(bus.MediaNodeSIP(s.cfg.NodeID), func(m *nats.Msg) { s.receive(m.Data) })
 	if err != nil {
 		return fmt.Errorf("b2bua: subscribing %s: %w", bus.MediaNodeSIP(s.cfg.NodeID), err)
@@ -183,10 +203,12 @@ func (s *Server) Start(ctx context.Context) error {
 	defer cancel()
 	if err := s.d.Conn.FlushWithContext(fctx); err != nil {
 		_ = sub.Unsubscribe()
+		_ = dsub.Unsubscribe()
 		return fmt.Errorf("b2bua: flushing subscription: %w", err)
 	}
 	if err := s.beat(ctx); err != nil {
 		_ = sub.Unsubscribe()
+		_ = dsub.Unsubscribe()
 		return err
 	}
 	s.wg.Add(2)
@@ -221,6 +243,9 @@ func (s *Server) Stop(ctx context.Context) {
 	}
 	if s.sub != nil {
 		_ = s.sub.Unsubscribe()
+	}
+	if s.docSub != nil {
+		_ = s.docSub.Unsubscribe()
 	}
 	s.cancel()
 	s.wg.Wait()
@@ -472,13 +497,10 @@ func (s *Server) deleteCall(ctx context.Context, callID string) {
 }
 
 // event publishes a call event on bus.CallEvent.
-func (s *Server) event(account, name, callID string, body map[string]any) {
-	body["event_name"] = name
-	body["call_id"] = callID
-	body["account_id"] = account
-	body["media_server"] = s.cfg.NodeID
-	body["timestamp"] = store.GregorianSeconds(s.clk.Now())
-	b, err := json.Marshal(body)
+func (s *Server) event(account, name, callID string, ev callEvent) {
+	ev.EventName, ev.CallID, ev.AccountID, ev.MediaServer = name, callID, account, s.cfg.NodeID
+	ev.Timestamp = store.GregorianSeconds(s.clk.Now())
+	b, err := json.Marshal(ev)
 	if err != nil {
 		return
 	}

@@ -193,19 +193,42 @@ func (c *call) publishLeg(l *leg, name string) {
 		return
 	}
 	ch := c.channel(l)
-	body := map[string]any{
-		"call_direction": ch.Direction, "interaction_id": c.interact,
-		"authorizing_id": ch.AuthorizingID, "owner_id": ch.OwnerID,
-		"caller_id_name": ch.CallerIDName, "caller_id_number": ch.CallerIDNumber,
-		"callee_id_name": ch.CalleeIDName, "callee_id_number": ch.CalleeIDNumber,
-		"other_leg_call_id": ch.OtherLeg, "owner_node": c.s.cfg.NodeID, "answered": ch.Answered,
-		"caller_call_id": c.id,
+	ev := callEvent{
+		CallDirection: ch.Direction, InteractionID: c.interact,
+		AuthorizingID: ch.AuthorizingID, OwnerID: ch.OwnerID,
+		CallerIDName: ch.CallerIDName, CallerIDNumber: ch.CallerIDNumber,
+		CalleeIDName: ch.CalleeIDName, CalleeIDNumber: ch.CalleeIDNumber,
+		OtherLegCallID: ch.OtherLeg, OwnerNode: c.s.cfg.NodeID, Answered: ch.Answered,
+		CallerCallID: c.id,
 	}
 	if name == "CHANNEL_DESTROY" {
-		body["hangup_cause"] = l.hangupCause
-		body["hangup_code"] = l.hangupCode
+		ev.HangupCause, ev.HangupCode = &l.hangupCause, &l.hangupCode
 	}
-	c.s.event(c.caller.AccountID, name, l.callID, body)
+	c.s.event(c.caller.AccountID, name, l.callID, ev)
+}
+
+// callEvent is the body of a call event (bus.CallEvent). A struct, not a
+// map: every call publishes several, and encoding a map sorts its keys.
+type callEvent struct {
+	EventName      string  `json:"event_name"`
+	CallID         string  `json:"call_id"`
+	AccountID      string  `json:"account_id"`
+	MediaServer    string  `json:"media_server"`
+	Timestamp      int64   `json:"timestamp"`
+	CallDirection  string  `json:"call_direction"`
+	InteractionID  string  `json:"interaction_id"`
+	AuthorizingID  string  `json:"authorizing_id"`
+	OwnerID        string  `json:"owner_id"`
+	CallerIDName   string  `json:"caller_id_name"`
+	CallerIDNumber string  `json:"caller_id_number"`
+	CalleeIDName   string  `json:"callee_id_name"`
+	CalleeIDNumber string  `json:"callee_id_number"`
+	OtherLegCallID string  `json:"other_leg_call_id"`
+	OwnerNode      string  `json:"owner_node"`
+	Answered       bool    `json:"answered"`
+	CallerCallID   string  `json:"caller_call_id"`
+	HangupCause    *string `json:"hangup_cause,omitempty"` // CHANNEL_DESTROY only
+	HangupCode     *string `json:"hangup_code,omitempty"`
 }
 
 // writeCDRs writes one record per leg.
