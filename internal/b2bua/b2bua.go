@@ -122,8 +122,8 @@ type Server struct {
 	cancel   context.CancelFunc
 	sub      *nats.Subscription
 	docSub   *nats.Subscription // document events for the cache in d.Docs
-	wg       sync.WaitGroup // heartbeat goroutine
-	callsWG  sync.WaitGroup // one per call loop
+	wg       sync.WaitGroup     // heartbeat goroutine
+	callsWG  sync.WaitGroup     // one per call loop
 	draining atomic.Bool
 	started  time.Time
 }
