@@ -32,21 +32,28 @@ type nodeTable struct {
 	clk   clock.Clock
 	mu    sync.RWMutex
 	nodes map[string]sipbus.Heartbeat
+	// live and genSeq follow each node's heartbeat continuity (owners.go).
+	live   map[string]liveness
+	genSeq uint64
 }
 
 func newNodeTable(clk clock.Clock) *nodeTable {
-	return &nodeTable{clk: clk, nodes: map[string]sipbus.Heartbeat{}}
+	return &nodeTable{clk: clk, nodes: map[string]sipbus.Heartbeat{}, live: map[string]liveness{}}
 }
 
 func (t *nodeTable) set(h sipbus.Heartbeat) {
+	now := t.clk.Now()
 	t.mu.Lock()
+	prev, ok := t.nodes[h.ID]
 	t.nodes[h.ID] = h
+	t.observe(h, prev, ok, now)
 	t.mu.Unlock()
 }
 
 func (t *nodeTable) remove(id string) {
 	t.mu.Lock()
 	delete(t.nodes, id)
+	delete(t.live, id)
 	t.mu.Unlock()
 }
 
@@ -232,10 +239,13 @@ func (e *Edge) route(ctx context.Context, req *sip.Request, m *rawMsg, txKey str
 	return nil, true
 }
 
-// owner reads who owns a call now.
+// owner reads who owns a call now, from KV, and remembers it for
+// staleEpoch.
 func (e *Edge) owner(ctx context.Context, callID string) (sipbus.CallOwner, bool, error) {
+	start := e.clk.Now()
 	ent, err := e.b.Calls.Get(ctx, store.CallKey(callID))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		e.owners.forget(callID)
 		return sipbus.CallOwner{}, false, nil
 	}
 	if err != nil {
@@ -243,8 +253,10 @@ func (e *Edge) owner(ctx context.Context, callID string) (sipbus.CallOwner, bool
 	}
 	o, err := sipbus.DecodeCallOwner(ent.Value())
 	if err != nil {
+		e.owners.forget(callID)
 		return sipbus.CallOwner{}, false, nil
 	}
+	e.remember(callID, o, start)
 	return o, true, nil
 }
 
@@ -336,13 +348,13 @@ func (e *Edge) fromNode(data []byte) {
 	ctx, cancel := context.WithTimeout(e.ctx, handlerTimeout)
 	defer cancel()
 	if env.CallID != "" && env.Epoch > 0 {
-		o, ok, err := e.owner(ctx, env.CallID)
+		stale, err := e.staleEpoch(ctx, env.CallID, env.Epoch)
 		if err != nil {
 			e.log.Warn("reading call owner failed", "err", err)
 			return
 		}
-		if ok && o.Epoch > env.Epoch {
-			e.log.Info("dropping signalling from stale epoch", "node", env.Node, "epoch", env.Epoch, "current", o.Epoch)
+		if stale {
+			e.log.Info("dropping signalling from stale epoch", "node", env.Node, "epoch", env.Epoch)
 			return
 		}
 	}

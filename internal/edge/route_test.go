@@ -38,10 +38,17 @@ func (en *env) beat(id string, load float64) { en.beatEnvelope(id, load, 0) }
 
 // beatEnvelope beats for node id announcing the envelope encoding it reads.
 func (en *env) beatEnvelope(id string, load float64, envelope int) {
+	en.beatHB(sipbus.Heartbeat{ID: id, Load: load, Envelope: envelope})
+}
+
+// beatHB beats with h, filling in the subject, start (kept from the node's
+// previous beat) and expiry.
+func (en *env) beatHB(h sipbus.Heartbeat) {
 	en.t.Helper()
+	id := h.ID
 	now := en.clk.Now()
-	hb, _ := json.Marshal(sipbus.Heartbeat{ID: id, SIPSubject: bus.MediaNodeSIP(id), Load: load,
-		StartedAt: now, ExpiresAt: now.Add(sipbus.NodeTTL), Envelope: envelope})
+	h.SIPSubject, h.StartedAt, h.ExpiresAt = bus.MediaNodeSIP(id), en.started(id), now.Add(sipbus.NodeTTL)
+	hb, _ := json.Marshal(h)
 	if _, err := en.b.Nodes.Put(en.t.Context(), store.NodeKey(id), hb); err != nil {
 		en.t.Fatal(err)
 	}
@@ -58,6 +65,17 @@ func (en *env) beatEnvelope(id string, load float64, envelope int) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// started is node id's start time: that of its last heartbeat, else now.
+func (en *env) started(id string) time.Time {
+	en.e.nodes.mu.RLock()
+	h, ok := en.e.nodes.nodes[id]
+	en.e.nodes.mu.RUnlock()
+	if ok {
+		return h.StartedAt
+	}
+	return en.clk.Now()
 }
 
 func (n *fakeNode) next() (sipbus.Envelope, sip.Message) {

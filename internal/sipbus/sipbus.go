@@ -65,6 +65,13 @@
 // node that woke up after a takeover). Epoch 0 means "no call record yet"
 // (ringing, or a request that creates the call) and is not checked.
 //
+// A call's epoch rises only when its owner's lease lapsed (the owner
+// stopped heart-beating for longer than NodeTTL and a survivor claimed the
+// call) or when the owner, draining (Heartbeat.Draining), handed it over.
+// Edges rely on it: they check epochs against the owner they last read
+// while that owner heart-beats without a gap and is not draining, and read
+// the key again otherwise (internal/edge owners.go).
+//
 // # Heartbeats (bucket store.BucketNodes, key store.NodeKey(id))
 //
 // A media node Puts a Heartbeat every HeartbeatEvery with ExpiresAt =
