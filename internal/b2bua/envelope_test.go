@@ -1,8 +1,6 @@
 package b2bua
 
 import (
-	"bytes"
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -52,21 +50,5 @@ func TestEnvelopeFormatFollowsEdge(t *testing.T) {
 	js, _ = sipbus.Envelope{Kind: sipbus.KindRequest, Edge: "edge9", Flow: flow, Msg: bye("3")}.Marshal()
 	if got := ask(js); got[0] != '{' {
 		t.Fatalf("a rolled-back edge got %q", got[:8])
-	}
-}
-
-// Edges read a call key's owner from its first bytes
-// (sipbus.DecodeCallOwner): Record must keep owner_node and epoch first.
-func TestRecordStartsWithOwner(t *testing.T) {
-	b, err := json.Marshal(Record{OwnerNode: "media1", Epoch: 3, V: CheckpointVersion, AccountID: "a",
-		Checkpoint: &Checkpoint{State: "ringing"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.HasPrefix(b, []byte(`{"owner_node":"media1","epoch":3,`)) {
-		t.Fatalf("record starts %s", b[:40])
-	}
-	if o, err := sipbus.DecodeCallOwner(b); err != nil || o != (sipbus.CallOwner{OwnerNode: "media1", Epoch: 3}) {
-		t.Fatalf("owner %+v %v", o, err)
 	}
 }

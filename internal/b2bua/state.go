@@ -16,8 +16,9 @@ const CheckpointVersion = 1
 
 // Record is the value of a leg's key in store.BucketCalls. Its top level
 // carries the ownership every edge reads (owner_node, epoch), the leg as a
-// live channel (what GET /channels lists) and, on the caller leg's key, the
-// whole call's checkpoint.
+// channel (on a callee's key as it was when the leg was created; the live
+// one is in the channel index, which GET /channels lists) and, on the
+// caller leg's key, the whole call's checkpoint.
 type Record struct {
 	OwnerNode  string      `json:"owner_node"`
 	Epoch      uint64      `json:"epoch"`
@@ -161,7 +162,10 @@ func (c *call) checkpoint() error {
 	return c.s.putCall(ctx, c.id, rec)
 }
 
-// putLeg writes a callee leg's key.
+// putLeg writes a callee leg's key when the leg is created: its ownership
+// and its channel as then. It is not rewritten while the ownership stays
+// (saveState): the leg's dialog state lives in the caller's checkpoint and
+// its live channel in the channel index.
 func (c *call) putLeg(l *leg) error {
 	rec := Record{OwnerNode: c.s.cfg.NodeID, Epoch: 1, V: CheckpointVersion, AccountID: c.caller.AccountID,
 		Channel: c.channel(l)}
@@ -181,8 +185,15 @@ func (c *call) saveState() {
 		c.log.Warn("checkpoint failed", "err", err)
 	}
 	if c.peer != nil && !c.peer.ended {
-		if err := c.putLeg(c.peer); err != nil {
-			c.log.Warn("checkpoint failed", "leg", c.peer.callID, "err", err)
+		// The callee's own key holds its ownership, which has not changed
+		// since putLeg wrote it (its dialog is in the checkpoint above):
+		// only its channel index entry follows the answer or bridge.
+		rec := Record{OwnerNode: c.s.cfg.NodeID, Epoch: 1, V: CheckpointVersion, AccountID: c.caller.AccountID,
+			Channel: c.channel(c.peer)}
+		ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+		defer cancel()
+		if err := c.s.indexChannel(ctx, c.peer.callID, rec); err != nil {
+			c.log.Warn("indexing channel failed", "leg", c.peer.callID, "err", err)
 		}
 	}
 }
