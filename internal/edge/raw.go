@@ -235,6 +235,8 @@ type response struct {
 	extra []string
 	// toTag is added to To when it has none (every final answer but 100).
 	toTag string
+	// after, when set, runs once the response is sent.
+	after func()
 }
 
 // build renders the response to request m received from src (ip, port).
