@@ -68,3 +68,33 @@ func TestCalleeKeyWrittenOnce(t *testing.T) {
 	bob.respond(bob.req(sip.BYE), 200, "", "")
 	en.noLiveCalls()
 }
+
+// A checkpoint whose channels did not change writes no index entry; one
+// that changes a channel rewrites that entry.
+func TestUnchangedChannelNotRewritten(t *testing.T) {
+	t.Parallel()
+	en, alice, bob := newBridgeEnv(t, nil)
+	d, bd := answerCall(en, alice, bob)
+	en.waitAcked(d.callID)
+	calls := en.b2b.d.Buckets.Calls
+	rev := func(callID string) uint64 {
+		t.Helper()
+		e, err := calls.Get(t.Context(), store.ChannelKey(en.acct, callID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.Revision()
+	}
+	a0, b0 := rev(d.callID), rev(bd.callID)
+	en.inCall(d.callID, func(c *call) { c.saveState() })
+	if a, b := rev(d.callID), rev(bd.callID); a != a0 || b != b0 {
+		t.Fatalf("unchanged channels rewritten: %d→%d, %d→%d", a0, a, b0, b)
+	}
+	en.inCall(d.callID, func(c *call) { c.peer.calleeName = "Robert"; c.saveState() })
+	if a, b := rev(d.callID), rev(bd.callID); a != a0 || b == b0 {
+		t.Fatalf("a changed callee channel: revisions %d→%d, %d→%d", a0, a, b0, b)
+	}
+	alice.bye(d)
+	bob.respond(bob.req(sip.BYE), 200, "", "")
+	en.noLiveCalls()
+}
