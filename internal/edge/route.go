@@ -490,6 +490,18 @@ func (e *Edge) phoneResponse(data []byte, m *rawMsg, f flow) {
 	if !ok || node == "" || !isNodeID(node) {
 		return
 	}
+	// The common case is cut out of the bytes (the node parses the message
+	// anyway); anything unusual goes through the full parser.
+	callID, _ := m.get("call-id")
+	if out, popped, ok := popVia(data); ok && popped == top && callID != "" && m.complete {
+		host, port, ok := viaSentBy(top)
+		if !ok || !e.isUs(sip.Uri{Host: host, Port: port}) {
+			return
+		}
+		e.publish(e.nodes.subject(node), sipbus.Envelope{Kind: sipbus.KindResponse, Edge: e.cfg.NodeID, Node: node,
+			Flow: e.flowOut(f), CallID: callID, Msg: out})
+		return
+	}
 	msg, err := sip.ParseMessage(data)
 	if err != nil {
 		return
