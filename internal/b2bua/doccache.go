@@ -25,9 +25,9 @@ import (
 // event has arrived (a few milliseconds), and after docTTL at worst.
 //
 // Only found documents are kept (a document created after a miss is seen
-// at once). Callers get their own deep copy of the body, so a module that
-// changes it cannot change the cache. Size is bounded: when full, the
-// whole cache is dropped.
+// at once). Documents are shared, not copied: readers must not change
+// them ((*call).Doc hands callflow modules a deep copy). Size is bounded:
+// when full, the whole cache is dropped.
 type docCache struct {
 	docs Docs
 	clk  clock.Clock
@@ -78,7 +78,7 @@ func (c *docCache) Get(ctx context.Context, account, typ, id string) (*store.Doc
 	gen := c.gen
 	c.mu.Unlock()
 	if ok && now.Before(e.until) {
-		return cloneDoc(e.doc), nil
+		return e.doc, nil
 	}
 	d, err := c.docs.Get(ctx, account, typ, id)
 	if err != nil {
@@ -89,7 +89,7 @@ func (c *docCache) Get(ctx context.Context, account, typ, id string) (*store.Doc
 		if len(c.m) >= c.max {
 			clear(c.m)
 		}
-		c.m[k] = docEntry{doc: cloneDoc(d), until: now.Add(c.ttl)}
+		c.m[k] = docEntry{doc: d, until: now.Add(c.ttl)}
 	}
 	c.mu.Unlock()
 	return d, nil
