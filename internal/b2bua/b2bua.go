@@ -110,7 +110,10 @@ type Server struct {
 	chans sync.Map // string → *chanEntry: legs in the channel index (channels.go)
 	js    jetstream.JetStream
 	gone  sync.Map // string → *tombstone: finished callers' Call-IDs
-	live  atomic.Int64
+	// binEdges holds the edges whose last envelope was binary: they read
+	// it too (sipbus package doc), so they get binary back.
+	binEdges sync.Map // string → bool
+	live     atomic.Int64
 	// setup counts calls in setup, refused and overload the overload
 	// state (overload.go).
 	setup    atomic.Int64
@@ -120,8 +123,9 @@ type Server struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	sub      *nats.Subscription
-	wg       sync.WaitGroup // heartbeat goroutine
-	callsWG  sync.WaitGroup // one per call loop
+	docSub   *nats.Subscription // document events for the cache in d.Docs
+	wg       sync.WaitGroup     // heartbeat goroutine
+	callsWG  sync.WaitGroup     // one per call loop
 	draining atomic.Bool
 	started  time.Time
 }
@@ -169,6 +173,25 @@ func New(cfg Config, d Deps) (*Server, error) {
 func (s *Server) Start(ctx context.Context) error {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.started = s.clk.Now()
+	// Documents are read through a cache kept fresh by document events
+	// (doccache.go); it is in place before the first call can read.
+	dc := newDocCache(s.d.Docs, s.clk, docCacheMax, func() uint64 { return 0 })
+	dsub, err := dc.subscribe(s.d.Conn)
+	if err != nil {
+		return fmt.Errorf("b2bua: subscribing to document events: %w", err)
+	}
+	_ = dsub.SetPendingLimits(1<<16, 64<<20)
+	dc.stale = func() uint64 {
+		n := s.d.Conn.Stats().Reconnects
+		if d, err := dsub.Dropped(); err == nil {
+			n += uint64(d)
+		} else {
+			n += 1 << 32 // unsubscribed: nothing invalidates any more
+		}
+		return n
+	}
+	dc.lastStale = dc.stale()
+	s.d.Docs, s.docSub = dc, dsub
 	sub, err := s.d.Conn.Subscribe(bus.MediaNodeSIP(s.cfg.NodeID), func(m *nats.Msg) { s.receive(m.Data) })
 	if err != nil {
 		return fmt.Errorf("b2bua: subscribing %s: %w", bus.MediaNodeSIP(s.cfg.NodeID), err)
@@ -182,10 +205,12 @@ func (s *Server) Start(ctx context.Context) error {
 	defer cancel()
 	if err := s.d.Conn.FlushWithContext(fctx); err != nil {
 		_ = sub.Unsubscribe()
+		_ = dsub.Unsubscribe()
 		return fmt.Errorf("b2bua: flushing subscription: %w", err)
 	}
 	if err := s.beat(ctx); err != nil {
 		_ = sub.Unsubscribe()
+		_ = dsub.Unsubscribe()
 		return err
 	}
 	s.wg.Add(2)
@@ -221,6 +246,9 @@ func (s *Server) Stop(ctx context.Context) {
 	if s.sub != nil {
 		_ = s.sub.Unsubscribe()
 	}
+	if s.docSub != nil {
+		_ = s.docSub.Unsubscribe()
+	}
 	s.cancel()
 	s.wg.Wait()
 	dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -245,7 +273,8 @@ func (s *Server) load() float64 {
 func (s *Server) beat(ctx context.Context) error {
 	now := s.clk.Now()
 	hb := sipbus.Heartbeat{ID: s.cfg.NodeID, SIPSubject: bus.MediaNodeSIP(s.cfg.NodeID), Load: s.load(),
-		StartedAt: s.started, ExpiresAt: now.Add(sipbus.NodeTTL), Draining: s.draining.Load()}
+		StartedAt: s.started, ExpiresAt: now.Add(sipbus.NodeTTL), Draining: s.draining.Load(),
+		Envelope: sipbus.BinaryVersion}
 	b, err := json.Marshal(hb)
 	if err != nil {
 		return fmt.Errorf("b2bua: encoding heartbeat: %w", err)
@@ -318,6 +347,7 @@ func (s *Server) receive(data []byte) {
 		s.log.Warn("bad message from edge", "err", err)
 		return
 	}
+	s.noteEdge(in.env)
 	msg := msgOf(in)
 	callID := msg.CallID().Value()
 	if v, ok := s.calls.Load(callID); ok {
@@ -385,7 +415,36 @@ func (s *Server) sendResponse(req sipbus.Envelope, callID string, epoch uint64, 
 	s.publish(bus.EdgeNodeSIP(req.Edge), env)
 }
 
+// noteEdge remembers whether the edge that sent env writes (and so reads)
+// binary envelopes.
+func (s *Server) noteEdge(env sipbus.Envelope) {
+	if env.Edge == "" {
+		return
+	}
+	bin := env.V >= sipbus.BinaryVersion
+	if v, ok := s.binEdges.Load(env.Edge); !ok || v.(bool) != bin {
+		s.binEdges.Store(env.Edge, bin)
+	}
+}
+
+// envBufs recycles the buffers of binary envelopes: Publish copies the
+// payload into the connection's buffer before it returns.
+var envBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// publish sends env to env.Edge on subject: binary when that edge's last
+// envelope was binary, else JSON, which every release reads.
 func (s *Server) publish(subject string, env sipbus.Envelope) {
+	if v, ok := s.binEdges.Load(env.Edge); ok && v.(bool) {
+		bp := envBufs.Get().(*[]byte)
+		*bp = env.AppendBinary((*bp)[:0])
+		if err := s.d.Conn.Publish(subject, *bp); err != nil {
+			s.log.Warn("publishing SIP failed", "subject", subject, "err", err)
+		}
+		if cap(*bp) <= 64<<10 {
+			envBufs.Put(bp)
+		}
+		return
+	}
 	b, err := env.Marshal()
 	if err != nil {
 		s.log.Error("encoding envelope failed", "err", err)
@@ -440,13 +499,10 @@ func (s *Server) deleteCall(ctx context.Context, callID string) {
 }
 
 // event publishes a call event on bus.CallEvent.
-func (s *Server) event(account, name, callID string, body map[string]any) {
-	body["event_name"] = name
-	body["call_id"] = callID
-	body["account_id"] = account
-	body["media_server"] = s.cfg.NodeID
-	body["timestamp"] = store.GregorianSeconds(s.clk.Now())
-	b, err := json.Marshal(body)
+func (s *Server) event(account, name, callID string, ev callEvent) {
+	ev.EventName, ev.CallID, ev.AccountID, ev.MediaServer = name, callID, account, s.cfg.NodeID
+	ev.Timestamp = store.GregorianSeconds(s.clk.Now())
+	b, err := json.Marshal(ev)
 	if err != nil {
 		return
 	}

@@ -12,6 +12,12 @@ import (
 
 func benchEnv(b *testing.B) (*env, *phone, *phone) {
 	en := newEnvWith(b, nil, func(c *edge.Config) { c.AllowList = []string{"127.0.0.0/8"} })
+	// As in production (node/media.go): callee bindings from the in-memory
+	// mirror, not a KV scan per call.
+	if err := en.b2b.d.Location.StartMirror(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(en.b2b.d.Location.StopMirror)
 	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
 	alice, bob := en.registeredPair()
 	return en, alice, bob

@@ -58,7 +58,8 @@ func (c *call) Doc(ctx context.Context, typ, id string) (map[string]any, error) 
 	if err != nil {
 		return nil, fmt.Errorf("reading %s %s: %w", typ, id, err)
 	}
-	return d.Body, nil
+	// A copy: documents come from the node's shared cache (doccache.go).
+	return cloneDoc(d).Body, nil
 }
 
 // UserDevices implements callflow.Call.

@@ -1,7 +1,6 @@
 package b2bua
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -84,33 +83,36 @@ const (
 type chanEntry struct {
 	mu      sync.Mutex
 	key     string
-	val     []byte // last written value
+	rec     Record // last written, without checkpoint
+	val     []byte // its encoding
 	written time.Time
 	gone    bool // removed: never write again
 }
 
-// indexChannel writes the leg's index entry if its channel changed.
+// indexChannel writes the leg's index entry if its channel changed. The
+// comparison is on the record itself, so an unchanged channel (most
+// checkpoints) costs no encoding.
 func (s *Server) indexChannel(ctx context.Context, callID string, rec Record) error {
 	if !store.IsID(rec.AccountID) || rec.Channel.UUID == "" {
 		return nil
 	}
 	rec.Checkpoint = nil
 	rec.Channel.ElapsedS = 0 // computed by the reader
-	val, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("encoding channel: %w", err)
-	}
 	v, _ := s.chans.LoadOrStore(callID, &chanEntry{key: store.ChannelKey(rec.AccountID, callID)})
 	ce := v.(*chanEntry)
 	ce.mu.Lock()
 	defer ce.mu.Unlock()
-	if ce.gone || bytes.Equal(ce.val, val) {
+	if ce.gone || (ce.val != nil && ce.rec == rec) {
 		return nil
+	}
+	val, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encoding channel: %w", err)
 	}
 	if err := s.publishChannel(ctx, ce.key, val); err != nil {
 		return err
 	}
-	ce.val, ce.written = val, s.clk.Now()
+	ce.rec, ce.val, ce.written = rec, val, s.clk.Now()
 	return nil
 }
 

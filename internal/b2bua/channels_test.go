@@ -43,6 +43,9 @@ func TestChannelsPerAccount(t *testing.T) {
 	}
 
 	d, bd := answerCall(en, alice, bob)
+	// The clock moves by a minute below: the caller's ACK must be in, or
+	// timer H ends the call.
+	en.waitAcked(d.callID)
 	mine := en.channels()
 	if len(mine) != 2 {
 		t.Fatalf("%d channels in the call's account, want its 2 legs: %v", len(mine), mine)

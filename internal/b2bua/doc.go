@@ -92,9 +92,12 @@
 // on the caller's key the whole Checkpoint: both dialogs, SDP origins,
 // media.State, callflow position, late_offer and any pending_offer whose
 // answer an ACK still owes). The caller's key is written before any
-// answer but 100 Trying, a callee's before its INVITE leaves; keys are
-// checkpointed on answer, bridge, re-INVITE and callflow position, and
-// removed when the call ends. Events CHANNEL_CREATE, CHANNEL_ANSWER,
+// answer but 100 Trying, a callee's before its INVITE leaves; the
+// caller's key is checkpointed on answer, bridge, re-INVITE and callflow
+// position (a callee's key only carries ownership: it is not rewritten
+// while that stays, its dialog being in the checkpoint), every leg's
+// channel index entry when its channel changes, and all are removed when
+// the call ends. Events CHANNEL_CREATE, CHANNEL_ANSWER,
 // CHANNEL_BRIDGE and CHANNEL_DESTROY go to bus.CallEvent.
 //
 // # Goroutines and locks

@@ -410,7 +410,7 @@ func (p *phone) resp(codes ...int) *sip.Response {
 		m := p.next()
 		r, ok := m.(*sip.Response)
 		if !ok {
-			p.t.Fatalf("phone %s: expected a response, got %s", p.ext, firstLine(m))
+			p.t.Fatalf("phone %s: expected a response, got %s\n%s", p.ext, firstLine(m), m)
 		}
 		for _, c := range codes {
 			if r.StatusCode == c {

@@ -16,8 +16,9 @@ const CheckpointVersion = 1
 
 // Record is the value of a leg's key in store.BucketCalls. Its top level
 // carries the ownership every edge reads (owner_node, epoch), the leg as a
-// live channel (what GET /channels lists) and, on the caller leg's key, the
-// whole call's checkpoint.
+// channel (on a callee's key as it was when the leg was created; the live
+// one is in the channel index, which GET /channels lists) and, on the
+// caller leg's key, the whole call's checkpoint.
 type Record struct {
 	OwnerNode  string      `json:"owner_node"`
 	Epoch      uint64      `json:"epoch"`
@@ -161,7 +162,10 @@ func (c *call) checkpoint() error {
 	return c.s.putCall(ctx, c.id, rec)
 }
 
-// putLeg writes a callee leg's key.
+// putLeg writes a callee leg's key when the leg is created: its ownership
+// and its channel as then. It is not rewritten while the ownership stays
+// (saveState): the leg's dialog state lives in the caller's checkpoint and
+// its live channel in the channel index.
 func (c *call) putLeg(l *leg) error {
 	rec := Record{OwnerNode: c.s.cfg.NodeID, Epoch: 1, V: CheckpointVersion, AccountID: c.caller.AccountID,
 		Channel: c.channel(l)}
@@ -181,8 +185,15 @@ func (c *call) saveState() {
 		c.log.Warn("checkpoint failed", "err", err)
 	}
 	if c.peer != nil && !c.peer.ended {
-		if err := c.putLeg(c.peer); err != nil {
-			c.log.Warn("checkpoint failed", "leg", c.peer.callID, "err", err)
+		// The callee's own key holds its ownership, which has not changed
+		// since putLeg wrote it (its dialog is in the checkpoint above):
+		// only its channel index entry follows the answer or bridge.
+		rec := Record{OwnerNode: c.s.cfg.NodeID, Epoch: 1, V: CheckpointVersion, AccountID: c.caller.AccountID,
+			Channel: c.channel(c.peer)}
+		ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+		defer cancel()
+		if err := c.s.indexChannel(ctx, c.peer.callID, rec); err != nil {
+			c.log.Warn("indexing channel failed", "leg", c.peer.callID, "err", err)
 		}
 	}
 }
@@ -193,19 +204,42 @@ func (c *call) publishLeg(l *leg, name string) {
 		return
 	}
 	ch := c.channel(l)
-	body := map[string]any{
-		"call_direction": ch.Direction, "interaction_id": c.interact,
-		"authorizing_id": ch.AuthorizingID, "owner_id": ch.OwnerID,
-		"caller_id_name": ch.CallerIDName, "caller_id_number": ch.CallerIDNumber,
-		"callee_id_name": ch.CalleeIDName, "callee_id_number": ch.CalleeIDNumber,
-		"other_leg_call_id": ch.OtherLeg, "owner_node": c.s.cfg.NodeID, "answered": ch.Answered,
-		"caller_call_id": c.id,
+	ev := callEvent{
+		CallDirection: ch.Direction, InteractionID: c.interact,
+		AuthorizingID: ch.AuthorizingID, OwnerID: ch.OwnerID,
+		CallerIDName: ch.CallerIDName, CallerIDNumber: ch.CallerIDNumber,
+		CalleeIDName: ch.CalleeIDName, CalleeIDNumber: ch.CalleeIDNumber,
+		OtherLegCallID: ch.OtherLeg, OwnerNode: c.s.cfg.NodeID, Answered: ch.Answered,
+		CallerCallID: c.id,
 	}
 	if name == "CHANNEL_DESTROY" {
-		body["hangup_cause"] = l.hangupCause
-		body["hangup_code"] = l.hangupCode
+		ev.HangupCause, ev.HangupCode = &l.hangupCause, &l.hangupCode
 	}
-	c.s.event(c.caller.AccountID, name, l.callID, body)
+	c.s.event(c.caller.AccountID, name, l.callID, ev)
+}
+
+// callEvent is the body of a call event (bus.CallEvent). A struct, not a
+// map: every call publishes several, and encoding a map sorts its keys.
+type callEvent struct {
+	EventName      string  `json:"event_name"`
+	CallID         string  `json:"call_id"`
+	AccountID      string  `json:"account_id"`
+	MediaServer    string  `json:"media_server"`
+	Timestamp      int64   `json:"timestamp"`
+	CallDirection  string  `json:"call_direction"`
+	InteractionID  string  `json:"interaction_id"`
+	AuthorizingID  string  `json:"authorizing_id"`
+	OwnerID        string  `json:"owner_id"`
+	CallerIDName   string  `json:"caller_id_name"`
+	CallerIDNumber string  `json:"caller_id_number"`
+	CalleeIDName   string  `json:"callee_id_name"`
+	CalleeIDNumber string  `json:"callee_id_number"`
+	OtherLegCallID string  `json:"other_leg_call_id"`
+	OwnerNode      string  `json:"owner_node"`
+	Answered       bool    `json:"answered"`
+	CallerCallID   string  `json:"caller_call_id"`
+	HangupCause    *string `json:"hangup_cause,omitempty"` // CHANNEL_DESTROY only
+	HangupCode     *string `json:"hangup_code,omitempty"`
 }
 
 // writeCDRs writes one record per leg.

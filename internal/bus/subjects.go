@@ -100,5 +100,5 @@ func RegistrationEvent(account, username string) string {
 // transaction and flow) and requests to phones whose TCP connection or NAT
 // pinhole it holds (location.Binding.EdgeID):
 //
-//	strowger.edge.<edge-id>.sip   payload: sipbus.Envelope JSON
+//	strowger.edge.<edge-id>.sip   payload: sipbus.Envelope (JSON or binary)
 func EdgeNodeSIP(edgeID string) string { return prefix + "edge." + edgeID + ".sip" }

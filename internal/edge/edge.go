@@ -204,8 +204,10 @@ type Edge struct {
 	tx    *txCache
 	guard *guard
 	nodes *nodeTable
-	fwd   *fwdCache
-	invs  *invites // new INVITEs relayed to media nodes (retry.go)
+	// owners remembers call owners for the epoch checks (owners.go).
+	owners *ownerCache
+	fwd    *fwdCache
+	invs   *invites // new INVITEs relayed to media nodes (retry.go)
 
 	udp      *net.UDPConn
 	tcp      *net.TCPListener
@@ -249,21 +251,22 @@ func New(cfg Config, deps Deps) (*Edge, error) {
 		return nil, err
 	}
 	e := &Edge{
-		cfg:   cfg,
-		log:   deps.Logger.With("role", "edge", "node", cfg.NodeID),
-		clk:   deps.Clock,
-		nc:    deps.Conn,
-		b:     deps.Buckets,
-		loc:   location.New(deps.JS, deps.Buckets.Registrations, deps.Clock),
-		auth:  nonces,
-		tx:    newTxCache(deps.Clock, cfg.TxLinger),
-		guard: g,
-		nodes: newNodeTable(deps.Clock),
-		fwd:   newFwdCache(deps.Clock),
-		invs:  newInvites(),
-		sem:   make(chan struct{}, cfg.Workers),
-		jobs:  make(chan job),
-		conns: make(map[netip.AddrPort]*tcpConn),
+		cfg:    cfg,
+		log:    deps.Logger.With("role", "edge", "node", cfg.NodeID),
+		clk:    deps.Clock,
+		nc:     deps.Conn,
+		b:      deps.Buckets,
+		loc:    location.New(deps.JS, deps.Buckets.Registrations, deps.Clock),
+		auth:   nonces,
+		tx:     newTxCache(deps.Clock, cfg.TxLinger),
+		guard:  g,
+		nodes:  newNodeTable(deps.Clock),
+		owners: newOwnerCache(),
+		fwd:    newFwdCache(deps.Clock),
+		invs:   newInvites(),
+		sem:    make(chan struct{}, cfg.Workers),
+		jobs:   make(chan job),
+		conns:  make(map[netip.AddrPort]*tcpConn),
 	}
 	e.creds = newCredCache(deps.Directory, deps.Clock, cfg.CredentialCache,
 		func() uint64 { return deps.Conn.Stats().Reconnects })

@@ -85,6 +85,9 @@ func (e *Edge) handle(data []byte, f flow) {
 			return
 		}
 		e.answer(key, &m, f, *resp)
+		if resp.after != nil {
+			resp.after()
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bytes"
+	"net"
 	"strconv"
 	"strings"
 )
@@ -201,6 +202,90 @@ func topVia(v string) string {
 	return v
 }
 
+// popVia returns data without its first Via value (the whole first Via
+// line when it holds one value, else that value and its comma), and the
+// value removed. ok is false, and the caller must use the full parser,
+// for anything unusual: no blank line after the headers, a folded or
+// quoted first Via, or none at all. The rest of data is copied unchanged.
+func popVia(data []byte) (out []byte, top string, ok bool) {
+	headEnd := bytes.Index(data, []byte("\r\n\r\n"))
+	if headEnd < 0 {
+		return nil, "", false
+	}
+	i := bytes.Index(data[:headEnd], []byte("\r\n")) // end of the start line
+	if i < 0 {
+		return nil, "", false
+	}
+	for i < headEnd {
+		start := i + 2
+		end := start + bytes.Index(data[start:headEnd+2], []byte("\r\n"))
+		line := data[start:end]
+		colon := bytes.IndexByte(line, ':')
+		if colon < 0 || canonName(strings.TrimSpace(string(line[:colon]))) != "via" {
+			i = end
+			continue
+		}
+		if end < headEnd && (data[end+2] == ' ' || data[end+2] == '\t') {
+			return nil, "", false // folded onto the next line
+		}
+		value := line[colon+1:]
+		if bytes.IndexByte(value, '"') >= 0 {
+			return nil, "", false
+		}
+		out = make([]byte, 0, len(data))
+		out = append(out, data[:start]...)
+		if comma := bytes.IndexByte(value, ','); comma >= 0 {
+			top = strings.TrimSpace(string(value[:comma]))
+			out = append(out, line[:colon+1]...)
+			out = append(out, ' ')
+			out = append(out, bytes.TrimLeft(value[comma+1:], " \t")...)
+			out = append(out, data[end:]...)
+		} else {
+			top = strings.TrimSpace(string(value))
+			out = append(out, data[end+2:]...)
+		}
+		if top == "" {
+			return nil, "", false
+		}
+		return out, top, true
+	}
+	return nil, "", false
+}
+
+// viaSentBy returns the host and port (0 when absent) of a single Via
+// value; ok is false when it has not the shape "SIP/2.0/<transport>
+// host[:port]".
+func viaSentBy(via string) (host string, port int, ok bool) {
+	head, _, _ := strings.Cut(via, ";")
+	f := strings.Fields(head)
+	if len(f) != 2 || !strings.HasPrefix(strings.ToUpper(f[0]), "SIP/2.0/") || !isAlpha(f[0][len("SIP/2.0/"):]) {
+		return "", 0, false
+	}
+	sentBy := f[1]
+	if h, p, err := net.SplitHostPort(sentBy); err == nil {
+		n, err := strconv.Atoi(p)
+		if err != nil || n <= 0 || n > 65535 {
+			return "", 0, false
+		}
+		return h, n, h != ""
+	}
+	if strings.ContainsAny(sentBy, "[]:") {
+		return "", 0, false
+	}
+	return sentBy, 0, sentBy != ""
+}
+
+// isAlpha reports whether s is a non-empty run of ASCII letters (a Via's
+// transport).
+func isAlpha(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i] | 0x20; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // viaParam returns a parameter of a single Via value.
 func viaParam(via, name string) (string, bool) {
 	parts := strings.Split(via, ";")
@@ -235,6 +320,8 @@ type response struct {
 	extra []string
 	// toTag is added to To when it has none (every final answer but 100).
 	toTag string
+	// after, when set, runs once the response is sent.
+	after func()
 }
 
 // build renders the response to request m received from src (ip, port).

@@ -172,7 +172,14 @@ func (e *Edge) cancelInvite(iv *pendingInvite) *response {
 		return ok
 	}
 	iv.cancelled = true
-	e.hopRequest(iv, iv.node, iv.subject, sip.CANCEL, nil)
+	// The phone gets the 200 before the CANCEL goes on (RFC 3261 §16.10),
+	// so the node's 487 cannot overtake it. Once cancelled, the INVITE
+	// stays on iv.node (no retry moves it).
+	ok.after = func() {
+		iv.mu.Lock()
+		defer iv.mu.Unlock()
+		e.hopRequest(iv, iv.node, iv.subject, sip.CANCEL, nil)
+	}
 	return ok
 }
 

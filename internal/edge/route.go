@@ -32,21 +32,28 @@ type nodeTable struct {
 	clk   clock.Clock
 	mu    sync.RWMutex
 	nodes map[string]sipbus.Heartbeat
+	// live and genSeq follow each node's heartbeat continuity (owners.go).
+	live   map[string]liveness
+	genSeq uint64
 }
 
 func newNodeTable(clk clock.Clock) *nodeTable {
-	return &nodeTable{clk: clk, nodes: map[string]sipbus.Heartbeat{}}
+	return &nodeTable{clk: clk, nodes: map[string]sipbus.Heartbeat{}, live: map[string]liveness{}}
 }
 
 func (t *nodeTable) set(h sipbus.Heartbeat) {
+	now := t.clk.Now()
 	t.mu.Lock()
+	prev, ok := t.nodes[h.ID]
 	t.nodes[h.ID] = h
+	t.observe(h, prev, ok, now)
 	t.mu.Unlock()
 }
 
 func (t *nodeTable) remove(id string) {
 	t.mu.Lock()
 	delete(t.nodes, id)
+	delete(t.live, id)
 	t.mu.Unlock()
 }
 
@@ -59,6 +66,15 @@ func (t *nodeTable) subject(id string) string {
 		return h.SIPSubject
 	}
 	return bus.MediaNodeSIP(id)
+}
+
+// binary reports whether node id reads binary envelopes (its heartbeat
+// says so); unknown nodes get JSON, which every release reads.
+func (t *nodeTable) binary(id string) bool {
+	t.mu.RLock()
+	h, ok := t.nodes[id]
+	t.mu.RUnlock()
+	return ok && h.Envelope >= sipbus.BinaryVersion
 }
 
 // choose picks a live node for a new dialog: the less loaded of two picked
@@ -223,19 +239,24 @@ func (e *Edge) route(ctx context.Context, req *sip.Request, m *rawMsg, txKey str
 	return nil, true
 }
 
-// owner reads who owns a call now.
+// owner reads who owns a call now, from KV, and remembers it for
+// staleEpoch.
 func (e *Edge) owner(ctx context.Context, callID string) (sipbus.CallOwner, bool, error) {
+	start := e.clk.Now()
 	ent, err := e.b.Calls.Get(ctx, store.CallKey(callID))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		e.owners.forget(callID)
 		return sipbus.CallOwner{}, false, nil
 	}
 	if err != nil {
 		return sipbus.CallOwner{}, false, fmt.Errorf("reading call %s: %w", callID, err)
 	}
-	var o sipbus.CallOwner
-	if err := json.Unmarshal(ent.Value(), &o); err != nil || o.OwnerNode == "" {
+	o, err := sipbus.DecodeCallOwner(ent.Value())
+	if err != nil {
+		e.owners.forget(callID)
 		return sipbus.CallOwner{}, false, nil
 	}
+	e.remember(callID, o, start)
 	return o, true, nil
 }
 
@@ -268,7 +289,23 @@ func (e *Edge) flowOut(f flow) *sipbus.Flow {
 	return &sipbus.Flow{Transport: f.transport, Remote: f.remote.String(), Local: e.addr.String()}
 }
 
+// envBufs recycles the buffers of binary envelopes: Publish copies the
+// payload into the connection's buffer before it returns.
+var envBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// publish sends env to env.Node on subject, binary if the node reads it.
 func (e *Edge) publish(subject string, env sipbus.Envelope) {
+	if e.nodes.binary(env.Node) {
+		bp := envBufs.Get().(*[]byte)
+		*bp = env.AppendBinary((*bp)[:0])
+		if err := e.nc.Publish(subject, *bp); err != nil {
+			e.log.Warn("publishing to node failed", "subject", subject, "err", err)
+		}
+		if cap(*bp) <= 64<<10 {
+			envBufs.Put(bp)
+		}
+		return
+	}
 	b, err := env.Marshal()
 	if err != nil {
 		e.log.Error("encoding envelope failed", "err", err)
@@ -311,13 +348,13 @@ func (e *Edge) fromNode(data []byte) {
 	ctx, cancel := context.WithTimeout(e.ctx, handlerTimeout)
 	defer cancel()
 	if env.CallID != "" && env.Epoch > 0 {
-		o, ok, err := e.owner(ctx, env.CallID)
+		stale, err := e.staleEpoch(ctx, env.CallID, env.Epoch)
 		if err != nil {
 			e.log.Warn("reading call owner failed", "err", err)
 			return
 		}
-		if ok && o.Epoch > env.Epoch {
-			e.log.Info("dropping signalling from stale epoch", "node", env.Node, "epoch", env.Epoch, "current", o.Epoch)
+		if stale {
+			e.log.Info("dropping signalling from stale epoch", "node", env.Node, "epoch", env.Epoch)
 			return
 		}
 	}
@@ -451,6 +488,18 @@ func (e *Edge) phoneResponse(data []byte, m *rawMsg, f flow) {
 	top := topVia(via)
 	node, ok := viaParam(top, nodeParam)
 	if !ok || node == "" || !isNodeID(node) {
+		return
+	}
+	// The common case is cut out of the bytes (the node parses the message
+	// anyway); anything unusual goes through the full parser.
+	callID, _ := m.get("call-id")
+	if out, popped, ok := popVia(data); ok && popped == top && callID != "" && m.complete {
+		host, port, ok := viaSentBy(top)
+		if !ok || !e.isUs(sip.Uri{Host: host, Port: port}) {
+			return
+		}
+		e.publish(e.nodes.subject(node), sipbus.Envelope{Kind: sipbus.KindResponse, Edge: e.cfg.NodeID, Node: node,
+			Flow: e.flowOut(f), CallID: callID, Msg: out})
 		return
 	}
 	msg, err := sip.ParseMessage(data)

@@ -34,11 +34,21 @@ func (en *env) startNode(id string, load float64) *fakeNode {
 	return &fakeNode{t: en.t, id: id, sub: sub}
 }
 
-func (en *env) beat(id string, load float64) {
+func (en *env) beat(id string, load float64) { en.beatEnvelope(id, load, 0) }
+
+// beatEnvelope beats for node id announcing the envelope encoding it reads.
+func (en *env) beatEnvelope(id string, load float64, envelope int) {
+	en.beatHB(sipbus.Heartbeat{ID: id, Load: load, Envelope: envelope})
+}
+
+// beatHB beats with h, filling in the subject, start (kept from the node's
+// previous beat) and expiry.
+func (en *env) beatHB(h sipbus.Heartbeat) {
 	en.t.Helper()
+	id := h.ID
 	now := en.clk.Now()
-	hb, _ := json.Marshal(sipbus.Heartbeat{ID: id, SIPSubject: bus.MediaNodeSIP(id), Load: load,
-		StartedAt: now, ExpiresAt: now.Add(sipbus.NodeTTL)})
+	h.SIPSubject, h.StartedAt, h.ExpiresAt = bus.MediaNodeSIP(id), en.started(id), now.Add(sipbus.NodeTTL)
+	hb, _ := json.Marshal(h)
 	if _, err := en.b.Nodes.Put(en.t.Context(), store.NodeKey(id), hb); err != nil {
 		en.t.Fatal(err)
 	}
@@ -55,6 +65,17 @@ func (en *env) beat(id string, load float64) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// started is node id's start time: that of its last heartbeat, else now.
+func (en *env) started(id string) time.Time {
+	en.e.nodes.mu.RLock()
+	h, ok := en.e.nodes.nodes[id]
+	en.e.nodes.mu.RUnlock()
+	if ok {
+		return h.StartedAt
+	}
+	return en.clk.Now()
 }
 
 func (n *fakeNode) next() (sipbus.Envelope, sip.Message) {
@@ -214,6 +235,64 @@ func TestRouteToMediaNodes(t *testing.T) {
 	if r := u.resp(); r.StatusCode != 503 {
 		t.Fatalf("no live node: %d", r.StatusCode)
 	}
+}
+
+// The edge writes binary envelopes only to nodes whose heartbeat says they
+// read them, and reads both forms from nodes.
+func TestEnvelopeFormatFollowsHeartbeat(t *testing.T) {
+	t.Parallel()
+	en := newEnv(t, nil)
+	old := en.startNode("old", 0.1)
+	u := en.udpUA()
+	first := func(n *fakeNode) []byte {
+		t.Helper()
+		m, err := n.sub.NextMsg(3 * time.Second)
+		if err != nil {
+			t.Fatalf("node %s got nothing: %v", n.id, err)
+		}
+		return m.Data
+	}
+	call := func(callID string) {
+		t.Helper()
+		u.send(invite(u, callID, "z9hG4bK-"+callID+"a", ""))
+		r := u.resp()
+		h, _ := sipauth.Authorization(r.GetHeader("Proxy-Authenticate").Value(), "INVITE", "sip:"+testRealm, "alice", "alicepw", "c", 1)
+		u.send(invite(u, callID, "z9hG4bK-"+callID+"b", h))
+	}
+	call("fmt-1")
+	if data := first(old); data[0] != '{' {
+		t.Fatalf("a node of an older release got %q, want JSON", data[:8])
+	}
+
+	en.beatEnvelope("old", 0.1, sipbus.BinaryVersion)
+	call("fmt-2")
+	data := first(old)
+	if data[0] != sipbus.BinaryVersion {
+		t.Fatalf("a node reading binary got %q", data[:8])
+	}
+	env, err := sipbus.Unmarshal(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := sip.ParseMessage(env.Msg)
+	if err != nil || env.Auth == nil || env.Auth.Username != "alice" || env.Flow == nil {
+		t.Fatalf("binary envelope %+v: %v", env, err)
+	}
+	// A binary answer from the node reaches the phone.
+	resp := sip.NewResponseFromRequest(req.(*sip.Request), 180, "Ringing", nil)
+	b := sipbus.Envelope{Kind: sipbus.KindResponse, Edge: env.Edge, Node: "old", Flow: env.Flow,
+		CallID: "fmt-2", Msg: []byte(resp.String())}.AppendBinary(nil)
+	if err := en.srv.Conn.Publish(bus.EdgeNodeSIP("edge1"), b); err != nil {
+		t.Fatal(err)
+	}
+	if got := u.resp(); got.StatusCode != 180 || got.CallID().Value() != "fmt-2" {
+		t.Fatalf("phone got %s", got)
+	}
+	// A bad binary envelope is dropped; the edge goes on.
+	if err := en.srv.Conn.Publish(bus.EdgeNodeSIP("edge1"), b[:len(b)-5]); err != nil {
+		t.Fatal(err)
+	}
+	u.silent()
 }
 
 func TestChooseByLoad(t *testing.T) {
