@@ -175,13 +175,13 @@ func (s *Server) Start(ctx context.Context) error {
 	s.started = s.clk.Now()
 	// Documents are read through a cache kept fresh by document events
 	// (doccache.go); it is in place before the first call can read.
-	dc := newDocCache(s.d.Docs, s.clk, docCacheMax, func() uint64 { return 0 })
+	dc := newDocCache(s.d.Docs, s.clk, docCacheMax, nil)
 	dsub, err := dc.subscribe(s.d.Conn)
 	if err != nil {
 		return fmt.Errorf("b2bua: subscribing to document events: %w", err)
 	}
 	_ = dsub.SetPendingLimits(1<<16, 64<<20)
-	dc.stale = func() uint64 {
+	dc.entries.SetEpoch(func() uint64 {
 		n := s.d.Conn.Stats().Reconnects
 		if d, err := dsub.Dropped(); err == nil {
 			n += uint64(d)
@@ -189,8 +189,7 @@ func (s *Server) Start(ctx context.Context) error {
 			n += 1 << 32 // unsubscribed: nothing invalidates any more
 		}
 		return n
-	}
-	dc.lastStale = dc.stale()
+	})
 	s.d.Docs, s.docSub = dc, dsub
 	sub, err := s.d.Conn.Subscribe(bus.MediaNodeSIP(s.cfg.NodeID), func(m *nats.Msg) { s.receive(m.Data) })
 	if err != nil {

@@ -3,12 +3,12 @@ package b2bua
 import (
 	"context"
 	"encoding/json"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/strowger/strowger/internal/bus"
+	"github.com/strowger/strowger/internal/cache"
 	"github.com/strowger/strowger/internal/clock"
 	"github.com/strowger/strowger/internal/store"
 )
@@ -29,28 +29,11 @@ import (
 // them ((*call).Doc hands callflow modules a deep copy). Size is bounded:
 // when full, the whole cache is dropped.
 type docCache struct {
-	docs Docs
-	clk  clock.Clock
-	ttl  time.Duration
-	max  int
-	// stale reports a counter that changes when events may have been
-	// lost (reconnects plus dropped messages); a change clears the cache.
-	stale     func() uint64
-	lastStale uint64
-
-	mu sync.Mutex
-	m  map[docKey]docEntry
-	// gen counts invalidations; a read that started before one does not
-	// store its (possibly stale) result.
-	gen uint64
+	docs    Docs
+	entries *cache.Cache[docKey, *store.Doc]
 }
 
 type docKey struct{ account, typ, id string }
-
-type docEntry struct {
-	doc   *store.Doc
-	until time.Time
-}
 
 // docTTL bounds how long a document may be served without an event.
 const docTTL = 60 * time.Second
@@ -58,40 +41,25 @@ const docTTL = 60 * time.Second
 // docCacheMax bounds the number of cached documents.
 const docCacheMax = 50000
 
+// newDocCache puts a cache in front of docs; stale reports a counter that
+// changes when events may have been lost (reconnects plus dropped
+// messages), and a change clears the cache.
 func newDocCache(docs Docs, clk clock.Clock, max int, stale func() uint64) *docCache {
-	return &docCache{docs: docs, clk: clk, ttl: docTTL, max: max, stale: stale, lastStale: stale(),
-		m: make(map[docKey]docEntry)}
+	return &docCache{docs: docs, entries: cache.New[docKey, *store.Doc](clk, docTTL, max, stale)}
 }
 
 // Get implements Docs with the cache in front.
 func (c *docCache) Get(ctx context.Context, account, typ, id string) (*store.Doc, error) {
 	k := docKey{account, typ, id}
-	now := c.clk.Now()
-	st := c.stale()
-	c.mu.Lock()
-	if st != c.lastStale {
-		c.lastStale = st
-		c.gen++
-		clear(c.m)
-	}
-	e, ok := c.m[k]
-	gen := c.gen
-	c.mu.Unlock()
-	if ok && now.Before(e.until) {
-		return e.doc, nil
+	d, ok, t := c.entries.Get(k)
+	if ok {
+		return d, nil
 	}
 	d, err := c.docs.Get(ctx, account, typ, id)
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	if c.gen == gen {
-		if len(c.m) >= c.max {
-			clear(c.m)
-		}
-		c.m[k] = docEntry{doc: d, until: now.Add(c.ttl)}
-	}
-	c.mu.Unlock()
+	c.entries.Put(k, d, t)
 	return d, nil
 }
 
@@ -102,25 +70,13 @@ func (c *docCache) List(ctx context.Context, account, typ string) ([]*store.Doc,
 
 // invalidate applies one document event.
 func (c *docCache) invalidate(ev store.DocEvent) {
-	c.mu.Lock()
-	c.gen++
-	delete(c.m, docKey{ev.Account, ev.Type, ev.ID})
-	c.mu.Unlock()
+	c.entries.Delete(docKey{ev.Account, ev.Type, ev.ID})
 }
 
 // reset drops everything.
-func (c *docCache) reset() {
-	c.mu.Lock()
-	c.gen++
-	clear(c.m)
-	c.mu.Unlock()
-}
+func (c *docCache) reset() { c.entries.Reset() }
 
-func (c *docCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m)
-}
+func (c *docCache) len() int { return c.entries.Len() }
 
 // subscribeDocEvents feeds document events into the cache until the
 // returned subscription is dropped.

@@ -151,12 +151,7 @@ func TestDocCacheFollowsChanges(t *testing.T) {
 	en.noLiveCalls()
 	dc := en.b2b.d.Docs.(*docCache)
 	key := docKey{en.acct, store.TypeDevice, en.devs["101"]}
-	cached := func() bool {
-		dc.mu.Lock()
-		defer dc.mu.Unlock()
-		_, ok := dc.m[key]
-		return ok
-	}
+	cached := func() bool { return dc.entries.Contains(key) }
 	if !cached() {
 		t.Fatal("the callee's device was not cached")
 	}

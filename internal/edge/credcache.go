@@ -3,12 +3,12 @@ package edge
 import (
 	"context"
 	"encoding/json"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/strowger/strowger/internal/bus"
+	"github.com/strowger/strowger/internal/cache"
 	"github.com/strowger/strowger/internal/clock"
 	"github.com/strowger/strowger/internal/store"
 )
@@ -24,20 +24,8 @@ import (
 // Size is bounded: when full, the whole cache is dropped (cheap, rare, and
 // a flood of random usernames cannot grow memory).
 type credCache struct {
-	dir Directory
-	clk clock.Clock
-	ttl time.Duration
-	max int
-	// epoch reports the bus connection's reconnect count; a change clears
-	// the cache.
-	epoch     func() uint64
-	lastEpoch uint64
-
-	mu sync.Mutex
-	m  map[credKey]credEntry
-	// gen counts invalidations; a lookup that started before one does not
-	// store its (possibly stale) result.
-	gen uint64
+	dir     Directory
+	entries *cache.Cache[credKey, credEntry]
 }
 
 type credKey struct{ realm, user string }
@@ -45,14 +33,15 @@ type credKey struct{ realm, user string }
 type credEntry struct {
 	cred  store.SIPCredential
 	found bool
-	until time.Time
 }
 
 // credTTL bounds how long a credential may be served without an event.
 const credTTL = 60 * time.Second
 
+// newCredCache puts a cache in front of dir; epoch reports the bus
+// connection's reconnect count, and a change clears the cache.
 func newCredCache(dir Directory, clk clock.Clock, max int, epoch func() uint64) *credCache {
-	return &credCache{dir: dir, clk: clk, ttl: credTTL, max: max, epoch: epoch, m: make(map[credKey]credEntry)}
+	return &credCache{dir: dir, entries: cache.New[credKey, credEntry](clk, credTTL, max, epoch)}
 }
 
 // SIPCredential implements Directory with the cache in front.
@@ -67,10 +56,7 @@ func (c *credCache) SIPCredential(ctx context.Context, realm, user string) (stor
 // or not (a cached known user must not answer faster than an unknown
 // one), and a password changed while its event was lost is picked up.
 func (c *credCache) reload(ctx context.Context, realm, user string) error {
-	c.mu.Lock()
-	c.gen++
-	delete(c.m, credKey{realm, user})
-	c.mu.Unlock()
+	c.entries.Delete(credKey{realm, user})
 	_, _, _, err := c.lookup(ctx, realm, user)
 	return err
 }
@@ -78,32 +64,15 @@ func (c *credCache) reload(ctx context.Context, realm, user string) error {
 // lookup is SIPCredential that also tells whether the cache answered.
 func (c *credCache) lookup(ctx context.Context, realm, user string) (store.SIPCredential, bool, bool, error) {
 	k := credKey{realm, user}
-	now := c.clk.Now()
-	ep := c.epoch()
-	c.mu.Lock()
-	if ep != c.lastEpoch {
-		c.lastEpoch = ep
-		c.gen++
-		clear(c.m)
-	}
-	e, ok := c.m[k]
-	gen := c.gen
-	c.mu.Unlock()
-	if ok && now.Before(e.until) {
+	e, ok, t := c.entries.Get(k)
+	if ok {
 		return e.cred, e.found, true, nil
 	}
 	cred, found, err := c.dir.SIPCredential(ctx, realm, user)
 	if err != nil {
 		return cred, found, false, err
 	}
-	c.mu.Lock()
-	if c.gen == gen {
-		if len(c.m) >= c.max {
-			clear(c.m)
-		}
-		c.m[k] = credEntry{cred: cred, found: found, until: now.Add(c.ttl)}
-	}
-	c.mu.Unlock()
+	c.entries.Put(k, credEntry{cred: cred, found: found}, t)
 	return cred, found, false, nil
 }
 
@@ -112,32 +81,16 @@ func (c *credCache) invalidate(ev store.DocEvent) {
 	if ev.Type != store.TypeDevice && ev.Type != store.TypeAccount {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	for k, e := range c.m {
-		// A "not found" may have become found through any device or
-		// account write, whose realm the event does not tell.
-		if !e.found || e.cred.AccountID == ev.Account {
-			delete(c.m, k)
-		}
-	}
+	// A "not found" may have become found through any device or account
+	// write, whose realm the event does not tell.
+	c.entries.DeleteFunc(func(_ credKey, e credEntry) bool { return !e.found || e.cred.AccountID == ev.Account })
 }
 
 // reset drops everything (after a bus reconnect: events may have been lost).
-func (c *credCache) reset() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	clear(c.m)
-}
+func (c *credCache) reset() { c.entries.Reset() }
 
 // len is the number of cached entries.
-func (c *credCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m)
-}
+func (c *credCache) len() int { return c.entries.Len() }
 
 // subscribeCredEvents feeds document events into the cache.
 func (e *Edge) subscribeCredEvents() error {
