@@ -360,24 +360,10 @@ func mergePatch(dst, patch map[string]any) map[string]any {
 	return dst
 }
 
+// cloneJSON deep-copies a document body; a nil body becomes an empty one.
 func cloneJSON(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = cloneValue(v)
+	if m == nil {
+		return map[string]any{}
 	}
-	return out
-}
-
-func cloneValue(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		return cloneJSON(x)
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = cloneValue(e)
-		}
-		return out
-	}
-	return v
+	return store.CloneJSON(m).(map[string]any)
 }

@@ -94,32 +94,6 @@ func (c *docCache) subscribe(nc *nats.Conn) (*nats.Subscription, error) {
 
 func cloneDoc(d *store.Doc) *store.Doc {
 	cp := *d
-	cp.Body, _ = cloneJSON(d.Body).(map[string]any)
+	cp.Body, _ = store.CloneJSON(d.Body).(map[string]any)
 	return &cp
-}
-
-// cloneJSON deep-copies a decoded JSON value (maps, slices, scalars).
-func cloneJSON(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		if t == nil {
-			return t
-		}
-		m := make(map[string]any, len(t))
-		for k, x := range t {
-			m[k] = cloneJSON(x)
-		}
-		return m
-	case []any:
-		if t == nil {
-			return t
-		}
-		s := make([]any, len(t))
-		for i, x := range t {
-			s[i] = cloneJSON(x)
-		}
-		return s
-	default:
-		return v
-	}
 }

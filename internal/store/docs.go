@@ -637,3 +637,30 @@ func cloneMap(m map[string]any) map[string]any {
 	_ = unmarshal(b, &out)
 	return out
 }
+
+// CloneJSON deep-copies a decoded JSON value (maps, slices, scalars); nil
+// maps and slices stay nil.
+func CloneJSON(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		if t == nil {
+			return t
+		}
+		m := make(map[string]any, len(t))
+		for k, x := range t {
+			m[k] = CloneJSON(x)
+		}
+		return m
+	case []any:
+		if t == nil {
+			return t
+		}
+		s := make([]any, len(t))
+		for i, x := range t {
+			s[i] = CloneJSON(x)
+		}
+		return s
+	default:
+		return v
+	}
+}
