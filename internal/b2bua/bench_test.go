@@ -4,8 +4,6 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/strowger/strowger/internal/callflow"
 	"github.com/strowger/strowger/internal/edge"
 )
@@ -38,8 +36,7 @@ func BenchmarkCallSetup(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		d, _ := answerCall(en, alice, bob)
-		alice.bye(d)
-		bob.respond(bob.req(sip.BYE), 200, "", "")
+		alice.hangUp(d, bob)
 	}
 	b.StopTimer()
 	en.noLiveCalls()
@@ -67,8 +64,7 @@ func BenchmarkLiveCallFootprint(b *testing.B) {
 		b.ReportMetric(float64(runtime.NumGoroutine()-g0)/calls, "goroutines/call")
 		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/calls, "heap-B/call")
 		for _, d := range ds {
-			alice.bye(d)
-			bob.respond(bob.req(sip.BYE), 200, "", "")
+			alice.hangUp(d, bob)
 		}
 		en.noLiveCalls()
 	}

@@ -51,14 +51,8 @@ func setupCall(t *testing.T, en *env, alice, bob *phone) (*pdialog, *pdialog) {
 	if aPort == bPort || aPort.Port() == uint16(bob.rtpPort()) {
 		t.Fatalf("media not anchored: caller sends to %s", aPort)
 	}
-	alice.sendRTP(aPort, 8, 0x1111, 100, 5, 0xA1)
-	if src := bob.recvRTP(8, 0xA1); src != bPort {
-		t.Fatalf("callee got RTP from %s, want the anchored port %s", src, bPort)
-	}
-	bob.sendRTP(bPort, 8, 0x2222, 500, 5, 0xB2)
-	if src := alice.recvRTP(8, 0xB2); src != aPort {
-		t.Fatalf("caller got RTP from %s, want %s", src, aPort)
-	}
+	alice.rtpTo(aPort, 8, 0x1111, 100, 0xA1, bob, bPort)
+	bob.rtpTo(bPort, 8, 0x2222, 500, 0xB2, alice, aPort)
 	return d, bd
 }
 

@@ -6,8 +6,6 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/strowger/strowger/internal/auth"
 	"github.com/strowger/strowger/internal/callflow"
 )
@@ -98,8 +96,7 @@ func TestChannelsOfUserDeviceAndUUID(t *testing.T) {
 		t.Fatalf("unknown channel: %d", code)
 	}
 
-	bob.bye(bd)
-	alice.respond(alice.req(sip.BYE), 200, "", "")
+	bob.hangUp(bd, alice)
 	en.noLiveCalls()
 	waitFor(t, "bob's channels to empty", func() bool {
 		return len(list("/users/"+en.users["bob"]+"/channels", "", http.StatusOK)) == 0

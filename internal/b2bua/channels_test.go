@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/strowger/strowger/internal/bus/bustest"
@@ -80,8 +79,7 @@ func TestChannelsPerAccount(t *testing.T) {
 	en.clk.Advance(channelRefresh)
 	waitFor(t, "the entry's refresh", func() bool { return lastMsg(t, en, key).Sequence > msg.Sequence })
 
-	bob.bye(bd)
-	alice.respond(alice.req(sip.BYE), 200, "", "")
+	bob.hangUp(bd, alice)
 	// (The other account's fake legs keep their call keys: no noLiveCalls.)
 	waitFor(t, "the call to end", func() bool { return en.b2b.LiveCalls() == 0 })
 	if l := en.channels(); len(l) != 0 {

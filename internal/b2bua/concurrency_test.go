@@ -6,8 +6,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/strowger/strowger/internal/callflow"
 	"github.com/strowger/strowger/internal/edge"
 	"github.com/strowger/strowger/internal/store"
@@ -71,6 +69,5 @@ func runPair(t *testing.T, caller, callee *phone, fill byte) {
 	if src := caller.recvRTP(0, fill+100); src != a {
 		panic(fmt.Sprintf("pair %d: RTP back from %s, want %s", fill, src, a))
 	}
-	callee.bye(cd)
-	caller.respond(caller.req(sip.BYE), 200, "", "")
+	callee.hangUp(cd, caller)
 }

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/strowger/strowger/internal/callflow"
 	"github.com/strowger/strowger/internal/clock"
 	"github.com/strowger/strowger/internal/store"
@@ -129,8 +127,7 @@ func TestDocCopiesForModules(t *testing.T) {
 	if first == nil || second == nil || second["name"] != "bob phone" || second["sip"].(map[string]any)["username"] != "101" {
 		t.Fatalf("a module's change reached the cache: %v", second)
 	}
-	alice.bye(d)
-	bob.respond(bob.req(sip.BYE), 200, "", "")
+	alice.hangUp(d, bob)
 	en.noLiveCalls()
 }
 
@@ -143,8 +140,7 @@ func TestDocCacheFollowsChanges(t *testing.T) {
 	en.setRouter(en.bridgeReporting(res, callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
 	alice, bob := en.registeredPair()
 	d, _ := answerCall(en, alice, bob)
-	alice.bye(d)
-	bob.respond(bob.req(sip.BYE), 200, "", "")
+	alice.hangUp(d, bob)
 	if got := res.next(t); got.Outcome != callflow.Answered {
 		t.Fatalf("first call: %v", got.Outcome)
 	}

@@ -66,8 +66,7 @@ func TestEngineBusyBranches(t *testing.T) {
 	alice.ack(d, d.cseq)
 	carol.req(sip.ACK)
 	en.waitAcked(d.callID)
-	alice.bye(d)
-	carol.respond(carol.req(sip.BYE), 200, "", "")
+	alice.hangUp(d, carol)
 	en.noLiveCalls()
 
 	d2 := alice.call("201", alice.sdpBody(1, "", 0))
@@ -111,8 +110,7 @@ func TestEngineRingGroupSimultaneousWithDelay(t *testing.T) {
 	carol.req(sip.ACK)
 	bob.acceptCancel(binv, "bt")
 	en.waitAcked(d.callID)
-	alice.bye(d)
-	carol.respond(carol.req(sip.BYE), 200, "", "")
+	alice.hangUp(d, carol)
 	en.noLiveCalls()
 	recs := en.cdrs(3)
 	if r := recs[cinv.CallID().Value()]; r.RingingSeconds != 0 || r.HangupCause != "NORMAL_CLEARING" {
@@ -179,8 +177,7 @@ func TestEngineUserRingsAllDevices(t *testing.T) {
 	sp.req(sip.ACK)
 	desk.acceptCancel(i1, "dt")
 	en.waitAcked(d.callID)
-	alice.bye(d)
-	sp.respond(sp.req(sip.BYE), 200, "", "")
+	alice.hangUp(d, sp)
 	en.noLiveCalls()
 	en.cdrs(3)
 }

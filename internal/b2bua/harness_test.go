@@ -735,6 +735,24 @@ func (p *phone) recvRTP(pt uint8, fill byte) netip.AddrPort {
 	}
 }
 
+// hangUp sends BYE in d and has peer, the other end of the call, answer
+// the B2BUA's BYE with 200.
+func (p *phone) hangUp(d *pdialog, peer *phone) {
+	p.t.Helper()
+	p.bye(d)
+	peer.respond(peer.req(sip.BYE), 200, "", "")
+}
+
+// rtpTo sends five packets from p to the node's port dst and checks that
+// to receives them from the node's port want (the relay's other leg).
+func (p *phone) rtpTo(dst netip.AddrPort, pt uint8, ssrc uint32, seq0 uint16, fill byte, to *phone, want netip.AddrPort) {
+	p.t.Helper()
+	p.sendRTP(dst, pt, ssrc, seq0, 5, fill)
+	if src := to.recvRTP(pt, fill); src != want {
+		p.t.Fatalf("phone %s got RTP from phone %s via %s, want %s", to.ext, p.ext, src, want)
+	}
+}
+
 func firstLine(m sip.Message) string {
 	l, _, _ := strings.Cut(m.String(), "\r\n")
 	return l

@@ -115,17 +115,10 @@ func TestLateOfferCall(t *testing.T) {
 	}
 
 	aPort, bPort := sdpPeer(t, offer), sdpPeer(t, inv.Body())
-	alice.sendRTP(aPort, 8, 0x1111, 100, 5, 0xA1)
-	if src := bob.recvRTP(8, 0xA1); src != bPort {
-		t.Fatalf("callee got RTP from %s, want %s", src, bPort)
-	}
-	bob.sendRTP(bPort, 8, 0x2222, 500, 5, 0xB2)
-	if src := alice.recvRTP(8, 0xB2); src != aPort {
-		t.Fatalf("caller got RTP from %s, want %s", src, aPort)
-	}
+	alice.rtpTo(aPort, 8, 0x1111, 100, 0xA1, bob, bPort)
+	bob.rtpTo(bPort, 8, 0x2222, 500, 0xB2, alice, aPort)
 
-	bob.bye(bd)
-	alice.respond(alice.req(sip.BYE), 200, "", "")
+	bob.hangUp(bd, alice)
 	en.noLiveCalls()
 	recs := en.cdrs(2)
 	if a, b := recs[d.callID], recs[inv.CallID().Value()]; a.HangupCause != "NORMAL_CLEARING" ||
@@ -153,12 +146,8 @@ func TestLateOfferEarlyMedia(t *testing.T) {
 	alice.ackWith(d, d.cseq, alice.sdpBody(1, "", 0, 101))
 	en.answerTaken(d.callID)
 	aPort, bPort := sdpPeer(t, ok.Body()), sdpPeer(t, inv.Body())
-	bob.sendRTP(bPort, 0, 0x3333, 7, 5, 0x5A)
-	if src := alice.recvRTP(0, 0x5A); src != aPort {
-		t.Fatalf("caller got RTP from %s, want %s", src, aPort)
-	}
-	alice.bye(d)
-	bob.respond(bob.req(sip.BYE), 200, "", "")
+	bob.rtpTo(bPort, 0, 0x3333, 7, 0x5A, alice, aPort)
+	alice.hangUp(d, bob)
 	en.noLiveCalls()
 	en.cdrs(2)
 }
@@ -242,12 +231,8 @@ func TestLateOffer200Retransmitted(t *testing.T) {
 		t.Fatal("the first ACK's answer (PCMA) is not the caller's negotiation")
 	}
 	aPort, bPort := sdpPeer(t, ok.Body()), sdpPeer(t, inv.Body())
-	alice.sendRTP(aPort, 8, 0x1111, 100, 5, 0xA7)
-	if src := bob.recvRTP(8, 0xA7); src != bPort {
-		t.Fatalf("callee got RTP from %s, want %s", src, bPort)
-	}
-	alice.bye(d)
-	bob.respond(bob.req(sip.BYE), 200, "", "")
+	alice.rtpTo(aPort, 8, 0x1111, 100, 0xA7, bob, bPort)
+	alice.hangUp(d, bob)
 	en.noLiveCalls()
 	en.cdrs(2)
 }
@@ -284,16 +269,9 @@ func TestLateOfferForkFirst2xxWins(t *testing.T) {
 	alice.ackWith(d, d.cseq, alice.sdpBody(1, "", 8))
 	en.answerTaken(d.callID)
 	aPort, bPort := sdpPeer(t, ok.Body()), sdpPeer(t, i2.Body())
-	soft.sendRTP(bPort, 8, 0x4444, 1, 5, 0x6B)
-	if src := alice.recvRTP(8, 0x6B); src != aPort {
-		t.Fatalf("caller got RTP from %s, want %s", src, aPort)
-	}
-	alice.sendRTP(aPort, 8, 0x5555, 1, 5, 0x7C)
-	if src := soft.recvRTP(8, 0x7C); src != bPort {
-		t.Fatalf("winning fork got RTP from %s, want %s", src, bPort)
-	}
-	alice.bye(d)
-	soft.respond(soft.req(sip.BYE), 200, "", "")
+	soft.rtpTo(bPort, 8, 0x4444, 1, 0x6B, alice, aPort)
+	alice.rtpTo(aPort, 8, 0x5555, 1, 0x7C, soft, bPort)
+	alice.hangUp(d, soft)
 	en.noLiveCalls()
 	recs := en.cdrs(3)
 	if l := recs[i1.CallID().Value()]; l.HangupCause != "LOSE_RACE" {
@@ -387,13 +365,9 @@ func TestOfferlessReinviteFromCaller(t *testing.T) {
 	}
 	alice.ackWith(d, d.cseq, alice.sdpBody(3, "sendrecv", 8, 101))
 	en.answerTaken(d.callID)
-	bob.sendRTP(bPort, 8, 0x2222, 20, 5, 0xB3)
-	if src := alice.recvRTP(8, 0xB3); src != aPort {
-		t.Fatalf("RTP after resume from %s, want %s", src, aPort)
-	}
+	bob.rtpTo(bPort, 8, 0x2222, 20, 0xB3, alice, aPort)
 	bob.quiet()
-	alice.bye(d)
-	bob.respond(bob.req(sip.BYE), 200, "", "")
+	alice.hangUp(d, bob)
 	en.noLiveCalls()
 }
 
@@ -433,13 +407,9 @@ func TestOfferlessReinviteFromCallee(t *testing.T) {
 	}
 	bob.ackWith(bd, bd.cseq, bob.sdpBody(3, "sendrecv", 8, 101))
 	en.answerTaken(d.callID)
-	alice.sendRTP(aPort, 8, 0x1111, 20, 5, 0xA4)
-	if src := bob.recvRTP(8, 0xA4); src != bPort {
-		t.Fatalf("RTP after resume from %s, want %s", src, bPort)
-	}
+	alice.rtpTo(aPort, 8, 0x1111, 20, 0xA4, bob, bPort)
 	alice.quiet()
-	bob.bye(bd)
-	alice.respond(alice.req(sip.BYE), 200, "", "")
+	bob.hangUp(bd, alice)
 	en.noLiveCalls()
 }
 

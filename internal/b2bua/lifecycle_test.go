@@ -136,13 +136,9 @@ func TestAnswerThenBridge(t *testing.T) {
 	bob.respond(inv, 200, "bt", bob.sdpBody(1, "", 0))
 	bob.req(sip.ACK)
 	aPort, bPort := sdpPeer(t, ok.Body()), sdpPeer(t, inv.Body())
-	alice.sendRTP(aPort, 0, 0x1, 1, 5, 0x55)
-	if src := bob.recvRTP(0, 0x55); src != bPort {
-		t.Fatalf("RTP from %s", src)
-	}
+	alice.rtpTo(aPort, 0, 0x1, 1, 0x55, bob, bPort)
 	bd := bob.incoming(inv, "bt")
-	bob.bye(bd)
-	alice.respond(alice.req(sip.BYE), 200, "", "")
+	bob.hangUp(bd, alice)
 	en.noLiveCalls()
 	en.cdrs(2)
 }

@@ -42,8 +42,7 @@ func TestForkFirstAnswerWins(t *testing.T) {
 	desk.req(sip.ACK)
 
 	sd := soft.incoming(i2, "soft")
-	soft.bye(sd)
-	alice.respond(alice.req(sip.BYE), 200, "", "")
+	soft.hangUp(sd, alice)
 	en.noLiveCalls()
 	recs := en.cdrs(3)
 	if l := recs[i1.CallID().Value()]; l.HangupCause != "LOSE_RACE" || l.HangupCode != "sip:487" {
@@ -82,8 +81,7 @@ func TestForkLate2xxIsAckedAndEnded(t *testing.T) {
 	bye := desk.req(sip.BYE)
 	desk.respond(bye, 200, "", "")
 
-	alice.bye(d)
-	soft.respond(soft.req(sip.BYE), 200, "", "")
+	alice.hangUp(d, soft)
 	en.noLiveCalls()
 	recs := en.cdrs(3)
 	if l := recs[i1.CallID().Value()]; l.HangupCause != "LOSE_RACE" {
@@ -148,16 +146,9 @@ func TestHoldResumeBothSides(t *testing.T) {
 	// Media relays both ways after the changes.
 	bPort := sdpPeer(t, ri.Body())
 	ans := sdpPeer(t, d.answer)
-	alice.sendRTP(ans, 8, 0x1111, 200, 5, 0xC3)
-	if src := bob.recvRTP(8, 0xC3); src != bPort {
-		t.Fatalf("RTP after re-INVITE from %s, want %s", src, bPort)
-	}
-	bob.sendRTP(bPort, 8, 0x2222, 900, 5, 0xD4)
-	if src := alice.recvRTP(8, 0xD4); src != ans {
-		t.Fatalf("RTP to the caller after re-INVITE from %s, want %s", src, ans)
-	}
-	alice.bye(d)
-	bob.respond(bob.req(sip.BYE), 200, "", "")
+	alice.rtpTo(ans, 8, 0x1111, 200, 0xC3, bob, bPort)
+	bob.rtpTo(bPort, 8, 0x2222, 900, 0xD4, alice, ans)
+	alice.hangUp(d, bob)
 	en.noLiveCalls()
 }
 
@@ -264,8 +255,7 @@ func TestRetransmissions(t *testing.T) {
 	bob.respond(i1, 200, "bt", bob.sdpBody(1, "", 0))
 	bob.req(sip.ACK)
 
-	alice.bye(d)
-	bob.respond(bob.req(sip.BYE), 200, "", "")
+	alice.hangUp(d, bob)
 	en.noLiveCalls()
 }
 
@@ -281,10 +271,7 @@ func TestEarlyMediaRelayed(t *testing.T) {
 	}
 	aPort, bPort := sdpPeer(t, early.Body()), sdpPeer(t, inv.Body())
 	// Ringback from the callee reaches the caller before the answer.
-	bob.sendRTP(bPort, 8, 0x77, 10, 5, 0xE5)
-	if src := alice.recvRTP(8, 0xE5); src != aPort {
-		t.Fatalf("early media from %s, want %s", src, aPort)
-	}
+	bob.rtpTo(bPort, 8, 0x77, 10, 0xE5, alice, aPort)
 	bob.respond(inv, 200, "bt", bob.sdpBody(1, "", 8))
 	ok := alice.resp(200)
 	if sdpPeer(t, ok.Body()) != aPort {
@@ -293,8 +280,7 @@ func TestEarlyMediaRelayed(t *testing.T) {
 	alice.established(d, ok)
 	alice.ack(d, d.cseq)
 	bob.req(sip.ACK)
-	alice.bye(d)
-	bob.respond(bob.req(sip.BYE), 200, "", "")
+	alice.hangUp(d, bob)
 	en.noLiveCalls()
 	en.cdrs(2)
 }
@@ -374,8 +360,7 @@ func TestTCPPhones(t *testing.T) {
 	alice.established(d, ok)
 	alice.ack(d, d.cseq)
 	en.waitAcked(d.callID)
-	bob.bye(bd)
-	alice.respond(alice.req(sip.BYE), 200, "", "")
+	bob.hangUp(bd, alice)
 	en.noLiveCalls()
 	en.cdrs(2)
 }

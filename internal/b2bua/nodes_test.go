@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/strowger/strowger/internal/callflow"
@@ -63,8 +62,7 @@ func TestTwoMediaNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		nodes[rec.OwnerNode]++
-		bob.bye(bd)
-		alice.respond(alice.req(sip.BYE), 200, "", "")
+		bob.hangUp(bd, alice)
 	}
 	for i := 0; i < 16 || nodes["media2"] == 0 || nodes["media1"] == 0; i++ {
 		if i == 40 {

@@ -198,13 +198,11 @@ func TestOverloadRefusesPastMaxCalls(t *testing.T) {
 		t.Fatalf("%d refused calls, want 1", n)
 	}
 
-	alice.bye(d)
-	bob.respond(bob.req(sip.BYE), 200, "", "")
+	alice.hangUp(d, bob)
 	_ = bd
 	waitFor(t, "the calls to end", func() bool { return en.b2b.LiveCalls() == 0 })
 	again, _ := answerCall(en, alice, bob)
-	alice.bye(again)
-	bob.respond(bob.req(sip.BYE), 200, "", "")
+	alice.hangUp(again, bob)
 	en.noLiveCalls()
 	recs := en.cdrs(5)
 	if rec := recs[refused.callID]; rec.HangupCause != "SWITCH_CONGESTION" || rec.HangupCode != "sip:503" ||

@@ -114,8 +114,7 @@ func TestEdgeRetriesOverloadedNode(t *testing.T) {
 		if len(chans) != 2 {
 			t.Fatalf("%d channels for one call, want its 2 legs: %v", len(chans), chans)
 		}
-		bob.bye(bd)
-		alice.respond(alice.req(sip.BYE), 200, "", "")
+		bob.hangUp(bd, alice)
 		waitFor(t, "media2's call to end", func() bool { return m2.LiveCalls() == 0 })
 	}
 	if en.b2b.RefusedCalls() == 0 {

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/strowger/strowger/internal/sipbus"
 	"github.com/strowger/strowger/internal/store"
 )
@@ -64,8 +62,7 @@ func TestCalleeKeyWrittenOnce(t *testing.T) {
 		len(rec.Checkpoint.Callees) != 1 || !rec.Checkpoint.Callees[0].Answered || rec.Checkpoint.Callees[0].RemoteTag == "" {
 		t.Fatalf("caller checkpoint %+v %v", rec.Checkpoint, err)
 	}
-	alice.bye(d)
-	bob.respond(bob.req(sip.BYE), 200, "", "")
+	alice.hangUp(d, bob)
 	en.noLiveCalls()
 }
 
@@ -94,7 +91,6 @@ func TestUnchangedChannelNotRewritten(t *testing.T) {
 	if a, b := rev(d.callID), rev(bd.callID); a != a0 || b == b0 {
 		t.Fatalf("a changed callee channel: revisions %d→%d, %d→%d", a0, a, b0, b)
 	}
-	alice.bye(d)
-	bob.respond(bob.req(sip.BYE), 200, "", "")
+	alice.hangUp(d, bob)
 	en.noLiveCalls()
 }
