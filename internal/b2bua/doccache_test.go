@@ -151,12 +151,7 @@ func TestDocCacheFollowsChanges(t *testing.T) {
 	if !cached() {
 		t.Fatal("the callee's device was not cached")
 	}
-	if _, err := en.st.Update(t.Context(), en.acct, store.TypeDevice, en.devs["101"], 0, func(b map[string]any) (map[string]any, error) {
-		b["enabled"] = false
-		return b, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	en.setField(store.TypeDevice, en.devs["101"], "enabled", false)
 	waitFor(t, "the device's event to reach the cache", func() bool { return !cached() })
 	d = alice.call("101", alice.sdpBody(1, "", 0))
 	alice.ackFailure(d, alice.resp(480))

@@ -204,12 +204,7 @@ func TestDisabledDeviceNotRung(t *testing.T) {
 	res := make(results, 4)
 	en.setRouter(en.bridgeReporting(res, callflow.BridgeRequest{Endpoints: en.endpoints("101")}))
 	alice, bob := en.registeredPair()
-	if _, err := en.st.Update(t.Context(), en.acct, "device", en.devs["101"], 0, func(b map[string]any) (map[string]any, error) {
-		b["enabled"] = false
-		return b, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	en.setField("device", en.devs["101"], "enabled", false)
 	d := alice.call("101", alice.sdpBody(1, "", 0))
 	alice.ackFailure(d, alice.resp(480))
 	if got := res.next(t); got.Outcome != callflow.Unavailable {
@@ -229,12 +224,7 @@ func TestDoNotDisturbDeviceNotRung(t *testing.T) {
 		"_": node("response", map[string]any{"code": 486}, nil),
 	}))
 	alice, bob := en.registeredPair()
-	if _, err := en.st.Update(t.Context(), en.acct, "device", en.devs["101"], 0, func(b map[string]any) (map[string]any, error) {
-		b["do_not_disturb"] = map[string]any{"enabled": true}
-		return b, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	en.setField("device", en.devs["101"], "do_not_disturb", map[string]any{"enabled": true})
 	d := alice.call("401", alice.sdpBody(1, "", 0))
 	alice.ackFailure(d, alice.resp(486))
 	bob.quiet()

@@ -743,6 +743,17 @@ func (p *phone) hangUp(d *pdialog, peer *phone) {
 	peer.respond(peer.req(sip.BYE), 200, "", "")
 }
 
+// setField writes one field of a document of the env's account.
+func (en *env) setField(typ, id, field string, v any) {
+	en.t.Helper()
+	if _, err := en.st.Update(en.t.Context(), en.acct, typ, id, 0, func(b map[string]any) (map[string]any, error) {
+		b[field] = v
+		return b, nil
+	}); err != nil {
+		en.t.Fatal(err)
+	}
+}
+
 // rtpTo sends five packets from p to the node's port dst and checks that
 // to receives them from the node's port want (the relay's other leg).
 func (p *phone) rtpTo(dst netip.AddrPort, pt uint8, ssrc uint32, seq0 uint16, fill byte, to *phone, want netip.AddrPort) {

@@ -289,12 +289,7 @@ func TestCanCallSelfAndDeviceCallerID(t *testing.T) {
 	t.Parallel()
 	en := newEnv(t, nil)
 	// The device's own internal caller ID wins over its owner's.
-	if _, err := en.st.Update(t.Context(), en.acct, "device", en.devs["100"], 0, func(b map[string]any) (map[string]any, error) {
-		b["caller_id"] = map[string]any{"internal": map[string]any{"name": "Front Desk", "number": "1000"}}
-		return b, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	en.setField("device", en.devs["100"], "caller_id", map[string]any{"internal": map[string]any{"name": "Front Desk", "number": "1000"}})
 	en.setRouter(en.bridgeTo(callflow.BridgeRequest{Endpoints: en.endpoints("100"), CanCallSelf: true}))
 	desk, soft := en.phone("100"), en.phone("100")
 	desk.register()
