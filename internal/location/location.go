@@ -234,24 +234,27 @@ func (s *Store) Remove(ctx context.Context, account, username, bindingID string)
 // only costs a retry.
 func (s *Store) Lookup(ctx context.Context, account, username string) ([]Binding, error) {
 	filter := store.RegistrationAORFilter(account, username)
-	if m := s.mir; m != nil && !m.stale.Load() {
-		return m.lookup(strings.TrimSuffix(filter, ".*"), s.clk.Now()), nil
+	if s.mirrored() {
+		return s.mir.lookup(strings.TrimSuffix(filter, ".*"), s.clk.Now()), nil
 	}
 	return s.scan(ctx, filter)
 }
+
+// mirrored reports whether lookups are served by an up-to-date mirror.
+func (s *Store) mirrored() bool { return s.mir != nil && !s.mir.stale.Load() }
 
 // Reachable is Lookup for placing a call: the mirror trails KV by a watch
 // delivery, so a miss is checked against KV, and a phone that just
 // registered on another edge is found by a call placed right after. (The
 // registrar must not pay that read on every first registration.)
 func (s *Store) Reachable(ctx context.Context, account, username string) ([]Binding, error) {
-	filter := store.RegistrationAORFilter(account, username)
-	if m := s.mir; m != nil && !m.stale.Load() {
-		if bs := m.lookup(strings.TrimSuffix(filter, ".*"), s.clk.Now()); len(bs) > 0 {
-			return bs, nil
-		}
+	if !s.mirrored() {
+		return s.Lookup(ctx, account, username)
 	}
-	return s.scan(ctx, filter)
+	if bs, _ := s.Lookup(ctx, account, username); len(bs) > 0 {
+		return bs, nil
+	}
+	return s.scan(ctx, store.RegistrationAORFilter(account, username))
 }
 
 // List returns every live binding of an account.
