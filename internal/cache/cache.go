@@ -58,26 +58,34 @@ func New[K comparable, V any](clk clock.Clock, ttl time.Duration, max int, epoch
 // SetEpoch replaces the epoch function (a subscription made after the
 // cache may be what it reports on) and takes its current value as the base.
 func (c *Cache[K, V]) SetEpoch(epoch func() uint64) {
+	var ep uint64
+	if epoch != nil {
+		ep = epoch()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.epoch = epoch
-	if epoch != nil {
-		c.lastEpoch = epoch()
-	}
+	c.epoch, c.lastEpoch = epoch, ep
 }
 
 // Get returns k's value if it is cached and fresh; otherwise the caller
 // reads the backing store and hands the result to Put with the ticket.
 func (c *Cache[K, V]) Get(k K) (V, bool, Ticket) {
 	now := c.clk.Now()
+	// The epoch is read outside the lock: it asks the NATS connection,
+	// whose callbacks take this lock.
+	c.mu.Lock()
+	epoch := c.epoch
+	c.mu.Unlock()
+	var ep uint64
+	if epoch != nil {
+		ep = epoch()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.epoch != nil {
-		if ep := c.epoch(); ep != c.lastEpoch {
-			c.lastEpoch = ep
-			c.gen++
-			clear(c.m)
-		}
+	if c.epoch != nil && ep != c.lastEpoch {
+		c.lastEpoch = ep
+		c.gen++
+		clear(c.m)
 	}
 	e, ok := c.m[k]
 	if ok && now.Before(e.until) {
